@@ -1,0 +1,1 @@
+"""AgentSpend: the cost of coding agents, on the pull request they produced."""

@@ -1,0 +1,94 @@
+"""The registry of agent-log adapters: which adapter owns a path, and where logs live locally.
+
+A path two adapters claim is an error, not a guess (beangulp's rule): silently picking one
+would price a log with the wrong token semantics.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from bot.adapters import claude_code, codex, gemini_cli, opencode
+from bot.adapters.base import HEAD_BYTES, Adapter, Cursor, FormatError, ParseResult
+
+ADAPTERS: tuple[Adapter, ...] = (
+    claude_code.ADAPTER,
+    codex.ADAPTER,
+    opencode.ADAPTER,
+    gemini_cli.ADAPTER,
+)
+
+__all__ = ["ADAPTERS", "Adapter", "Cursor", "FormatError", "ParseResult", "by_name", "discover", "identify", "walk"]
+
+
+def by_name(name: str) -> Adapter:
+    for adapter in ADAPTERS:
+        if adapter.name == name:
+            return adapter
+    known = ", ".join(a.name for a in ADAPTERS)
+    raise FormatError(f"unknown format {name!r} (known: {known})")
+
+
+def identify(path: Path) -> Adapter | None:
+    """The one adapter that claims `path`, None if none does; raises if several do."""
+    head = _head(path)
+    claimed = [adapter for adapter in ADAPTERS if adapter.identify(path, head)]
+    if len(claimed) > 1:
+        names = ", ".join(a.name for a in claimed)
+        raise FormatError(f"{path}: claimed by several formats ({names}); pass --format")
+    return claimed[0] if claimed else None
+
+
+def walk(root: Path, forced: Adapter | None = None) -> Iterator[tuple[Adapter, Path]]:
+    """Every (adapter, path) below `root`: a claimed directory is one unit, not walked into.
+
+    Files no adapter claims are passed over silently: log directories hold settings, caches and
+    sidecars that are not logs. With `forced`, a file named directly is always read with it, and
+    below a directory only what `forced` claims is read, so ambiguity is settled by the user.
+    """
+    if forced is not None and root.is_file():
+        yield forced, root
+        return
+    yield from _walk(root, forced)
+
+
+def _walk(path: Path, forced: Adapter | None) -> Iterator[tuple[Adapter, Path]]:
+    if forced is not None:
+        adapter = forced if forced.identify(path, _head(path)) else None
+    else:
+        adapter = identify(path)
+    if adapter is not None:
+        yield adapter, path
+        return
+    if not path.is_dir() or path.is_symlink():
+        return
+    try:
+        children = sorted(path.iterdir())
+    except OSError:
+        return
+    for child in children:
+        yield from _walk(child, forced)
+
+
+def discover(env: Mapping[str, str] | None = None, home: Path | None = None) -> Iterator[tuple[Adapter, Path]]:
+    """Every log unit on this machine, from each tool's own default location or override."""
+    env = os.environ if env is None else env
+    home = Path.home() if home is None else home
+    for adapter in ADAPTERS:
+        for root in adapter.discover(env, home):
+            if root.exists():
+                for owner, path in walk(root):
+                    if owner is adapter:
+                        yield owner, path
+
+
+def _head(path: Path) -> bytes:
+    if not path.is_file():
+        return b""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(HEAD_BYTES)
+    except OSError:
+        return b""

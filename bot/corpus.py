@@ -1,0 +1,118 @@
+"""Merge what many files said into one deduplicated set of sessions.
+
+The same model call can reach us several times: streamed partial copies, a resumed session that
+replays its history, a forked rollout, a file read again after it grew, or a log read in two
+halves. Each copy carries the same native span id, so merging by id — keeping the copy with the
+most usage and preferring the original over a sidechain replay — counts every call exactly once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+
+from bot.adapters.base import ParseResult
+from bot.gitmeta import repo_of_directory
+from bot.trace import Session, Span, Status
+
+_SPAN_FIELDS = tuple(f.name for f in fields(Span))
+_SESSION_META = ("integration", "parent_key", "agent_name", "user", "repo", "branch", "cwd", "source")
+
+
+@dataclass
+class Corpus:
+    """Sessions keyed by session key; each span id appears in exactly one session."""
+
+    sessions: dict[str, Session] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)
+    _owner: dict[str, tuple[str, Span]] = field(default_factory=dict)
+
+    def add(self, result: ParseResult) -> None:
+        self.skipped.update(result.skipped)
+        for session in result.sessions:
+            self.add_session(session)
+
+    def add_session(self, incoming: Session) -> None:
+        session = self.sessions.get(incoming.key)
+        if session is None:
+            session = Session(key=incoming.key, runtime=incoming.runtime)
+            self.sessions[incoming.key] = session
+        _merge_session_meta(session, incoming)
+        for span in incoming.spans:
+            self._add_span(incoming.key, span)
+
+    def _add_span(self, session_key: str, span: Span) -> None:
+        known = self._owner.get(span.span_id)
+        if known is None:
+            self._owner[span.span_id] = (session_key, span)
+            return
+        owner_key, current = known
+        if current.sidechain and not span.sidechain:
+            self._owner[span.span_id] = (session_key, _merge_span(span, current))
+        else:
+            self._owner[span.span_id] = (owner_key, _merge_span(current, span))
+
+    def finish(self) -> list[Session]:
+        """Attach spans to their sessions, fill repositories from local git, name subagents."""
+        for session in self.sessions.values():
+            session.spans = []
+        for owner_key, span in self._owner.values():
+            self.sessions[owner_key].spans.append(span)
+        for session in self.sessions.values():
+            session.spans.sort(key=_span_order)
+            if session.repo is None and session.cwd:
+                session.repo = repo_of_directory(session.cwd)
+        _name_subagents(self.sessions)
+        return list(self.sessions.values())
+
+
+def merge(results: Iterable[ParseResult]) -> Corpus:
+    corpus = Corpus()
+    for result in results:
+        corpus.add(result)
+    return corpus
+
+
+def _merge_session_meta(session: Session, incoming: Session) -> None:
+    for name in _SESSION_META:
+        if getattr(session, name) in (None, "") and getattr(incoming, name) not in (None, ""):
+            setattr(session, name, getattr(incoming, name))
+    for sha in incoming.commits:
+        if sha not in session.commits:
+            session.commits.append(sha)
+    session.observe_time(incoming.started_at)
+    session.observe_time(incoming.ended_at)
+
+
+def _merge_span(primary: Span, other: Span) -> Span:
+    """`primary` keeps its identity; usage is the larger copy's, a failure outcome is kept."""
+    for name in _SPAN_FIELDS:
+        if getattr(primary, name) is None and getattr(other, name) is not None:
+            setattr(primary, name, getattr(other, name))
+    if other.tokens is not None and (primary.tokens is None or other.tokens.total > primary.tokens.total):
+        primary.tokens = other.tokens
+        primary.cost_usd = other.cost_usd
+        primary.price_ref = other.price_ref
+    if primary.status is Status.OK and other.status is not Status.OK:
+        primary.status = other.status
+        primary.error_kind = other.error_kind or primary.error_kind
+    primary.sidechain = primary.sidechain and other.sidechain
+    return primary
+
+
+def _span_order(span: Span) -> tuple[float, str]:
+    return (span.started_at.timestamp() if span.started_at else 0.0, span.span_id)
+
+
+def _name_subagents(sessions: dict[str, Session]) -> None:
+    """A child session without a name takes the subagent type its parent's hand-off recorded."""
+    for session in sessions.values():
+        for span in session.spans:
+            child = sessions.get(span.child_session_key) if span.child_session_key else None
+            if child is None:
+                continue
+            if child.agent_name is None:
+                child.agent_name = span.name
+            if child.parent_key is None:
+                child.parent_key = session.key

@@ -1,0 +1,122 @@
+"""Git facts about local directories: which GitHub repository a working directory belongs to.
+
+Agent logs record a working directory and sometimes a remote URL in one of several spellings;
+attribution needs one canonical `owner/name`. Reading `.git/config` directly (instead of running
+`git`) keeps this fast enough to call for every distinct cwd in a large corpus.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+_REMOTE = re.compile(
+    r"""^(?:
+        (?:[a-z+]+://)?(?:[^@/]+@)?[^:/]+(?::\d+)?[:/]   # scheme, user, host (ssh `host:` or url)
+    )?
+    (?P<owner>[^/]+)/(?P<name>[^/]+?)(?:\.git)?/?$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def normalize_remote(url: str | None) -> str | None:
+    """`git@github.com:Owner/Repo.git`, `https://github.com/owner/repo` … → `owner/repo`.
+
+    Lower-cased, because GitHub treats owner and repository names case-insensitively and two
+    spellings of one repository must not split its cost.
+    """
+    if not url:
+        return None
+    match = _REMOTE.match(url.strip())
+    if not match:
+        return None
+    return f"{match['owner']}/{match['name']}".lower()
+
+
+@lru_cache(maxsize=4096)
+def repo_of_directory(cwd: str) -> str | None:
+    """The `owner/name` of the `origin` remote of the git work tree containing `cwd`, if any."""
+    git_dir = _find_git_dir(Path(cwd))
+    if git_dir is None:
+        return None
+    return normalize_remote(_origin_url(git_dir))
+
+
+def current_branch(cwd: Path) -> str | None:
+    """The checked-out branch of the work tree at `cwd` (None when detached or not a repo)."""
+    git_dir = _find_git_dir(cwd)
+    if git_dir is None:
+        return None
+    try:
+        head = (git_dir / "HEAD").read_text().strip()
+    except OSError:
+        return None
+    prefix = "ref: refs/heads/"
+    return head[len(prefix) :] if head.startswith(prefix) else None
+
+
+def toplevel(cwd: Path) -> Path | None:
+    """The root of the work tree containing `cwd`."""
+    git_dir = _find_git_dir(cwd)
+    if git_dir is None:
+        return None
+    return git_dir.parent if git_dir.name == ".git" else _worktree_root(cwd)
+
+
+def _worktree_root(cwd: Path) -> Path | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(cwd), "rev-parse", "--show-toplevel"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+
+
+def _find_git_dir(start: Path) -> Path | None:
+    """The git directory for `start` (a `.git` folder, or the target of a worktree `.git` file)."""
+    try:
+        path = start.resolve()
+    except OSError:
+        return None
+    for directory in (path, *path.parents):
+        dot_git = directory / ".git"
+        if dot_git.is_dir():
+            return dot_git
+        if dot_git.is_file():
+            try:
+                text = dot_git.read_text().strip()
+            except OSError:
+                return None
+            if text.startswith("gitdir:"):
+                target = Path(text[len("gitdir:") :].strip())
+                target = target if target.is_absolute() else directory / target
+                return _common_dir(target)
+    return None
+
+
+def _common_dir(git_dir: Path) -> Path:
+    """A linked worktree keeps its config in the main repository's git dir."""
+    common = git_dir / "commondir"
+    if common.is_file():
+        try:
+            return (git_dir / common.read_text().strip()).resolve()
+        except OSError:
+            return git_dir
+    return git_dir
+
+
+def _origin_url(git_dir: Path) -> str | None:
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(git_dir / "config")
+    except (configparser.Error, UnicodeDecodeError):
+        return None
+    for section in ('remote "origin"', *[s for s in parser.sections() if s.startswith("remote ")]):
+        if parser.has_option(section, "url"):
+            return parser.get(section, "url")
+    return None
