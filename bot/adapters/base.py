@@ -90,7 +90,7 @@ _CHUNK = 8 << 20
 
 
 def jsonl_records(
-    path: Path, cursor: Cursor | None, skipped: Counter[str]
+    path: Path, cursor: Cursor | None, skipped: Counter[str], keep: tuple[bytes, ...] = ()
 ) -> Iterable[tuple[dict[str, Any], int]]:
     """Yield `(record, end_offset)` for each complete JSON-object line of `path` after `cursor`.
 
@@ -98,6 +98,10 @@ def jsonl_records(
     object is counted as `malformed_json` (or `not_an_object`) and skipped. A last line with no
     newline that does not parse is counted as `truncated_line` and not consumed: the agent may
     still be writing it, and the next read starts there.
+
+    `keep`, when given, is a speed filter: a line containing none of these byte strings is
+    consumed without being decoded (most bytes of an agent log are content we never read).
+    Such lines are not checked for validity either.
     """
     offset = cursor.offset if cursor else 0
     with path.open("rb") as fh:
@@ -112,6 +116,8 @@ def jsonl_records(
             pending = lines.pop()
             for line in lines:
                 offset += len(line) + 1
+                if keep and not any(k in line for k in keep):
+                    continue
                 record = _decode(line, skipped)
                 if record is not None:
                     yield record, offset
