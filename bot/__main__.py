@@ -1,0 +1,5 @@
+"""`python -m bot` is `agentspend`."""
+
+from bot.cli import main
+
+raise SystemExit(main())

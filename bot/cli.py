@@ -1,0 +1,239 @@
+"""The `agentspend` command line: each command builds Settings and calls the modules that do the work.
+
+Heavy imports (SQLAlchemy, Jinja2, the price tables) happen inside the commands that need them,
+so `agentspend report` over unchanged logs answers from its cache without loading them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args, Settings.from_env()) or 0)
+    except UsageError as exc:
+        print(f"agentspend: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+class UsageError(Exception):
+    """A mistake the user can fix; printed without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentspend", description="The cost of coding agents, per pull request.")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    report = commands.add_parser("report", help="offline: cost of this repository's agent sessions from local logs")
+    report.add_argument("path", nargs="?", default=".", type=Path, help="a directory inside the git repository (default: .)")
+    branch = report.add_mutually_exclusive_group()
+    branch.add_argument("--branch", help="only sessions on this branch (default: the current branch)")
+    branch.add_argument("--all-branches", action="store_true", help="sessions of every branch of the repository")
+    report.add_argument("--all", action="store_true", dest="everything", help="every session found, any repository")
+    report.add_argument("--since", type=_date, help="only sessions active on or after this date (YYYY-MM-DD)")
+    report.add_argument("--format", choices=("md", "json"), default="md")
+    report.add_argument("--no-cache", action="store_true", help="ignore and do not write the parse cache")
+    report.set_defaults(run=_report)
+
+    ingest = commands.add_parser("ingest", help="parse native agent logs into the database")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="FILE_OR_DIR")
+    ingest.add_argument("--format", help="read every file with this adapter (settles ambiguous files)")
+    ingest.set_defaults(run=_ingest)
+
+    sessions = commands.add_parser("sessions", help="the stored sessions with their totals")
+    sessions.add_argument("--repo", metavar="OWNER/NAME")
+    sessions.add_argument("--format", choices=("table", "json"), default="table")
+    sessions.set_defaults(run=_sessions)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(title="db commands", metavar="COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="apply migrations")
+    upgrade.set_defaults(run=_db_upgrade)
+    return parser
+
+
+def _date(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import offline
+
+    env, home = os.environ, Path.home()
+    path = args.path.expanduser().resolve()
+    if not path.exists():
+        raise UsageError(f"{path}: no such directory")
+    scope = offline.scope_for(path, args.branch, args.all_branches, args.everything, args.since)
+    if not scope.everything and scope.repo is None and scope.worktree is None:
+        raise UsageError(f"{path} is not inside a git repository; pass --all for every session on this machine")
+    cache_dir = None if args.no_cache else offline.default_cache_dir(env)
+    prices_stamp = _stamp(settings.prices_path)
+    key = offline.fingerprint(env, home, (scope, args.format, prices_stamp)) if cache_dir else ""
+    if cache_dir and (text := offline.cached_output(cache_dir, key)) is not None:
+        sys.stdout.write(text)
+        return 0
+    text = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format)
+    if cache_dir:
+        offline.store_output(cache_dir, key, text)
+    sys.stdout.write(text)
+    return 0
+
+
+def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str) -> str:
+    from bot.pricing import PriceBook
+    from bot.report import build, render
+
+    sessions, skipped = loaded
+    kept = build.keep_sessions(sessions, scope.keeps)
+    prices = _price_book(settings)
+    prices.price_sessions(kept)
+    report = build.build(kept, prices.source, dict(skipped))
+    return render.as_json(report) if fmt == "json" else render.comment(report, scope=scope.describe())
+
+
+def _price_book(settings: Settings):  # noqa: ANN202 (PriceBook import is lazy on purpose)
+    from bot.pricing import PriceBook, PriceFileError
+
+    try:
+        return PriceBook.load(settings.prices_path)
+    except PriceFileError as exc:
+        raise UsageError(f"AGENTSPEND_PRICES: {exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"AGENTSPEND_PRICES: cannot read {settings.prices_path}: {exc.strerror}") from exc
+
+
+def _stamp(path: Path | None) -> tuple[str, int] | None:
+    if path is None:
+        return None
+    try:
+        return (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return (str(path), -1)
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import adapters
+    from bot.adapters.base import FormatError
+    from bot.db.engine import make_engine, upgrade
+    from bot.ingest import ingest, plan
+
+    try:
+        forced = adapters.by_name(args.format) if args.format else None
+    except FormatError as exc:
+        raise UsageError(str(exc)) from exc
+    prices = _price_book(settings)
+    units, errors = plan(args.paths, forced)
+    for error in errors:
+        print(f"agentspend: {error}", file=sys.stderr)
+    upgrade(settings.database_url)
+
+    async def run() -> object:
+        engine = make_engine(settings.database_url)
+        try:
+            with _progress(len(units)) as step:
+                return await ingest(engine, units, prices, on_unit=lambda _path: step())
+        finally:
+            await engine.dispose()
+
+    summary = asyncio.run(run())
+    print(f"read {summary.units} log unit(s): {summary.sessions_added} session(s) and {summary.spans_added} span(s) added")
+    if summary.skipped:
+        print("skipped lines: " + ", ".join(f"{n} {reason}" for reason, n in summary.skipped.most_common()))
+    if summary.unpriced_tokens:
+        print("unpriced tokens: " + ", ".join(f"{n} of {model}" for model, n in summary.unpriced_tokens.most_common()))
+    return 1 if errors and not units else 0
+
+
+class _progress:
+    """A progress bar on a terminal for long runs; silent when output is piped or the run is short."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar = None
+
+    def __enter__(self):  # noqa: ANN204
+        if sys.stderr.isatty() and self.total > 20:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, unit="file", file=sys.stderr, leave=False)
+        return self.step
+
+    def step(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _sessions(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.db import queries
+    from bot.db.engine import make_engine, session_scope, upgrade
+
+    upgrade(settings.database_url)
+
+    async def run() -> list[queries.SessionTotals]:
+        engine = make_engine(settings.database_url)
+        try:
+            async with session_scope(engine) as db:
+                return await queries.session_totals(db, args.repo)
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(run())
+    if args.format == "json":
+        print(json.dumps([_totals_dict(r) for r in rows], indent=2))
+        return 0
+    header = ("session", "runtime", "repo", "branch", "input", "output", "cache_read", "cache_write", "cost_usd", "unpriced")
+    table = [header] + [
+        (r.key, r.runtime, r.repo or "-", r.branch or "-", str(r.input), str(r.output), str(r.cache_read),
+         str(r.cache_write), f"{r.cost_usd:.4f}", str(r.unpriced_tokens) + (f" (+{r.unknown_usage_calls} unknown calls)" if r.unknown_usage_calls else ""))
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _totals_dict(r: object) -> dict[str, object]:
+    from dataclasses import asdict
+
+    data = asdict(r)
+    data["started_at"] = data["started_at"].isoformat() if data["started_at"] else None
+    data["tokens"] = {k: data.pop(k) for k in ("input", "output", "cache_read", "cache_write", "reasoning")}
+    return data
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.db.engine import upgrade
+
+    upgrade(settings.database_url)
+    print("database is at the latest revision")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

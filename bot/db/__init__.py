@@ -1,0 +1,1 @@
+"""Persistence: the tables, the engine for Postgres or SQLite, and named queries."""

@@ -1,0 +1,261 @@
+"""Named queries over the trace store; the same SQL on Postgres and SQLite.
+
+Upserts follow the merge rules of `bot.corpus` (larger usage wins, a failure outcome is kept,
+the original beats a sidechain replay), so a call that arrives twice — through two files, two
+runs or two transports — is stored once, whatever the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.adapters.base import Cursor
+from bot.db.models import IngestCursor, SessionRow, SpanRow
+from bot.trace import Session, Span
+
+_BATCH = 2000
+_SESSIONS = SessionRow.__table__
+_SPANS = SpanRow.__table__
+_CURSORS = IngestCursor.__table__
+_USAGE_COLUMNS = (
+    "has_usage", "input", "output", "cache_read", "cache_write_5m", "cache_write_1h",
+    "reasoning", "total_tokens", "cost_usd", "price_ref",
+)
+_OUTCOME_COLUMNS = ("status", "error_kind")
+_FILLED_COLUMNS = (
+    "parent_id", "model", "provider", "started_at", "duration_ms", "reported_cost_usd",
+    "tool_name", "tool_input_hash", "child_session_key",
+)
+
+
+def _insert(db: AsyncSession, table: sa.Table) -> Any:
+    dialect = db.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def upsert_sessions(db: AsyncSession, sessions: Sequence[Session]) -> None:
+    """Store sessions and their spans, merging with what is already stored."""
+    await _upsert_session_rows(db, sessions)
+    rows = [span_row(s.key, span) for s in sessions for span in s.spans]
+    for start in range(0, len(rows), _BATCH):
+        await _upsert_span_rows(db, rows[start : start + _BATCH])
+
+
+async def _upsert_session_rows(db: AsyncSession, sessions: Sequence[Session]) -> None:
+    """Sessions are few, so they are merged in Python (commit lists are unions, not overwrites)."""
+    for start in range(0, len(sessions), _BATCH):
+        batch = sessions[start : start + _BATCH]
+        stored = {
+            row.key: row
+            for row in (await db.execute(sa.select(_SESSIONS).where(_SESSIONS.c.key.in_([s.key for s in batch])))).all()
+        }
+        rows = [_merged_session_row(s, stored.get(s.key)) for s in batch]
+        stmt = _insert(db, _SESSIONS)
+        update = {c.name: stmt.excluded[c.name] for c in _SESSIONS.columns if c.name != "key"}
+        await db.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=update), rows)
+
+
+def _merged_session_row(session: Session, stored: Any) -> dict[str, Any]:
+    row = {
+        "key": session.key,
+        "runtime": str(session.runtime),
+        "integration": str(session.integration),
+        "parent_key": session.parent_key,
+        "agent_name": session.agent_name,
+        "user": session.user,
+        "repo": session.repo,
+        "branch": session.branch,
+        "commits": list(session.commits),
+        "cwd": session.cwd,
+        "started_at": session.started_at,
+        "ended_at": session.ended_at,
+        "source": session.source,
+        "updated_at": datetime.now(UTC),
+    }
+    if stored is None:
+        return row
+    for name in ("parent_key", "agent_name", "user", "repo", "branch", "cwd", "source"):
+        if getattr(stored, name) not in (None, ""):
+            row[name] = getattr(stored, name)
+    row["commits"] = list(dict.fromkeys([*stored.commits, *session.commits]))
+    row["started_at"] = _earliest(stored.started_at, session.started_at)
+    row["ended_at"] = _latest(stored.ended_at, session.ended_at)
+    return row
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    a, b = _aware(a), _aware(b)
+    return min(x for x in (a, b) if x is not None) if (a or b) else None
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    a, b = _aware(a), _aware(b)
+    return max(x for x in (a, b) if x is not None) if (a or b) else None
+
+
+def span_row(session_key: str, span: Span) -> dict[str, Any]:
+    tokens = span.tokens
+    return {
+        "span_id": span.span_id,
+        "session_key": session_key,
+        "parent_id": span.parent_id,
+        "run_type": str(span.run_type),
+        "name": span.name,
+        "model": span.model,
+        "provider": span.provider,
+        "started_at": span.started_at,
+        "duration_ms": span.duration_ms,
+        "has_usage": tokens is not None,
+        "input": tokens.input if tokens else 0,
+        "output": tokens.output if tokens else 0,
+        "cache_read": tokens.cache_read if tokens else 0,
+        "cache_write_5m": tokens.cache_write_5m if tokens else 0,
+        "cache_write_1h": tokens.cache_write_1h if tokens else 0,
+        "reasoning": tokens.reasoning if tokens else 0,
+        "total_tokens": tokens.total if tokens else 0,
+        "cost_usd": span.cost_usd,
+        "reported_cost_usd": span.reported_cost_usd,
+        "price_ref": span.price_ref,
+        "status": str(span.status),
+        "error_kind": span.error_kind,
+        "tool_name": span.tool_name,
+        "tool_input_hash": span.tool_input_hash,
+        "child_session_key": span.child_session_key,
+        "sidechain": span.sidechain,
+    }
+
+
+async def _upsert_span_rows(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    stmt = _insert(db, _SPANS)
+    new, old = stmt.excluded, _SPANS.c
+    more_usage = sa.and_(new.has_usage, sa.or_(sa.not_(old.has_usage), new.total_tokens > old.total_tokens))
+    first_failure = sa.and_(old.status == "ok", new.status != "ok")
+    update: dict[str, Any] = {
+        "session_key": sa.case((sa.and_(old.sidechain, sa.not_(new.sidechain)), new.session_key), else_=old.session_key),
+        "sidechain": sa.and_(old.sidechain, new.sidechain),
+    }
+    update |= {name: sa.case((more_usage, new[name]), else_=old[name]) for name in _USAGE_COLUMNS}
+    update |= {name: sa.case((first_failure, new[name]), else_=old[name]) for name in _OUTCOME_COLUMNS}
+    update |= {name: sa.func.coalesce(old[name], new[name]) for name in _FILLED_COLUMNS}
+    await db.execute(stmt.on_conflict_do_update(index_elements=["span_id"], set_=update), rows)
+
+
+async def name_subagents(db: AsyncSession) -> None:
+    """Name child sessions after the hand-off span that spawned them (they may arrive first)."""
+    handoff = (
+        sa.select(_SPANS.c.name)
+        .where(_SPANS.c.child_session_key == _SESSIONS.c.key)
+        .limit(1)
+        .scalar_subquery()
+    )
+    parent = (
+        sa.select(_SPANS.c.session_key)
+        .where(_SPANS.c.child_session_key == _SESSIONS.c.key)
+        .limit(1)
+        .scalar_subquery()
+    )
+    await db.execute(sa.update(_SESSIONS).where(_SESSIONS.c.agent_name.is_(None)).values(agent_name=handoff))
+    await db.execute(sa.update(_SESSIONS).where(_SESSIONS.c.parent_key.is_(None)).values(parent_key=parent))
+
+
+async def count_rows(db: AsyncSession) -> tuple[int, int]:
+    """(sessions, spans) stored."""
+    sessions = (await db.execute(sa.select(sa.func.count()).select_from(_SESSIONS))).scalar_one()
+    spans = (await db.execute(sa.select(sa.func.count()).select_from(_SPANS))).scalar_one()
+    return sessions, spans
+
+
+async def load_cursors(db: AsyncSession, paths: Iterable[str]) -> dict[str, Cursor]:
+    """Cursors for the given files, and for every file below the given directories."""
+    conditions = []
+    for path in paths:
+        conditions.append(_CURSORS.c.path == path)
+        conditions.append(_CURSORS.c.path.startswith(path.rstrip("/") + "/", autoescape=True))
+    if not conditions:
+        return {}
+    rows = (await db.execute(sa.select(_CURSORS).where(sa.or_(*conditions)))).all()
+    return {r.path: Cursor(offset=r.offset, state=r.state, size=r.size, mtime_ns=r.mtime_ns) for r in rows}
+
+
+async def save_cursors(db: AsyncSession, adapter: str, cursors: dict[str, Cursor]) -> None:
+    if not cursors:
+        return
+    rows = [
+        {
+            "path": path, "adapter": adapter, "offset": c.offset, "size": c.size,
+            "mtime_ns": c.mtime_ns, "state": c.state, "updated_at": datetime.now(UTC),
+        }
+        for path, c in cursors.items()
+    ]
+    stmt = _insert(db, _CURSORS)
+    update = {name: stmt.excluded[name] for name in ("adapter", "offset", "size", "mtime_ns", "state", "updated_at")}
+    await db.execute(stmt.on_conflict_do_update(index_elements=["path"], set_=update), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTotals:
+    key: str
+    runtime: str
+    repo: str | None
+    branch: str | None
+    started_at: datetime | None
+    input: int
+    output: int
+    cache_read: int
+    cache_write: int
+    reasoning: int
+    cost_usd: float
+    unpriced_tokens: int
+    unknown_usage_calls: int
+
+
+async def session_totals(db: AsyncSession, repo: str | None = None) -> list[SessionTotals]:
+    """Every stored session with its token and cost totals, newest first."""
+    s, p = _SESSIONS.c, _SPANS.c
+    llm = p.run_type == "llm"
+    priced = sa.and_(llm, p.has_usage, p.cost_usd.is_not(None))
+    unpriced = sa.and_(llm, p.has_usage, p.cost_usd.is_(None))
+
+    def total(column: Any, when: Any = llm) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.case((when, column), else_=0)), 0)
+
+    query = (
+        sa.select(
+            s.key, s.runtime, s.repo, s.branch, s.started_at,
+            total(p.input).label("input"),
+            total(p.output).label("output"),
+            total(p.cache_read).label("cache_read"),
+            total(p.cache_write_5m + p.cache_write_1h).label("cache_write"),
+            total(p.reasoning).label("reasoning"),
+            total(p.cost_usd, priced).label("cost_usd"),
+            total(p.total_tokens, unpriced).label("unpriced_tokens"),
+            total(1, sa.and_(llm, sa.not_(p.has_usage))).label("unknown_usage_calls"),
+        )
+        .select_from(_SESSIONS.outerjoin(_SPANS, p.session_key == s.key))
+        .group_by(s.key, s.runtime, s.repo, s.branch, s.started_at)
+        .order_by(s.started_at.desc().nulls_last(), s.key)
+    )
+    if repo:
+        query = query.where(s.repo == repo.lower())
+    rows = (await db.execute(query)).all()
+    return [
+        SessionTotals(
+            key=r.key, runtime=r.runtime, repo=r.repo, branch=r.branch, started_at=_aware(r.started_at),
+            input=int(r.input), output=int(r.output), cache_read=int(r.cache_read),
+            cache_write=int(r.cache_write), reasoning=int(r.reasoning), cost_usd=float(r.cost_usd),
+            unpriced_tokens=int(r.unpriced_tokens), unknown_usage_calls=int(r.unknown_usage_calls),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,1 @@
+"""From priced sessions to what people read: report, budget verdict, waste findings, rendering."""

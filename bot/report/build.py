@@ -1,0 +1,264 @@
+"""Turn priced sessions into the report a reviewer reads: totals and breakdowns, no formatting.
+
+Every figure is computed here, in Python, so the Markdown comment, the JSON API and the
+dashboard cannot disagree. By-tool cost splits each model call's cost evenly across the tool
+calls it emitted (a call that emitted none goes to "(no tool)"), so the by-tool rows add up to
+the total like every other breakdown.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.trace import RunType, Session, Span, Tokens
+
+NO_TOOL = "(no tool)"
+MAIN_AGENT = "(main agent)"
+UNKNOWN_MODEL = "(unknown model)"
+UNNAMED_SUBAGENT = "(unnamed subagent)"
+
+
+@dataclass(slots=True)
+class Row:
+    """One line of a breakdown: tokens and cost of the calls that fall under `name`."""
+
+    name: str
+    tokens: Tokens = field(default_factory=Tokens)
+    cost_usd: float = 0.0
+    unpriced_tokens: int = 0
+    calls: int = 0
+
+    def add_call(self, tokens: Tokens, cost: float | None) -> None:
+        self.tokens = self.tokens + tokens
+        self.calls += 1
+        if cost is None:
+            self.unpriced_tokens += tokens.total
+        else:
+            self.cost_usd += cost
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "tokens": self.tokens.as_dict(),
+            "cost_usd": round(self.cost_usd, 6),
+            "unpriced_tokens": self.unpriced_tokens,
+            "calls": self.calls,
+        }
+
+
+@dataclass(slots=True)
+class SessionSummary:
+    key: str
+    runtime: str
+    agent_name: str | None
+    parent_key: str | None
+    repo: str | None
+    branch: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    models: list[str]
+    totals: Row
+    unknown_usage_calls: int
+    reported_cost_usd: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "runtime": self.runtime,
+            "agent_name": self.agent_name,
+            "parent_key": self.parent_key,
+            "repo": self.repo,
+            "branch": self.branch,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "models": self.models,
+            "tokens": self.totals.tokens.as_dict(),
+            "cost_usd": round(self.totals.cost_usd, 6),
+            "unpriced_tokens": self.totals.unpriced_tokens,
+            "calls": self.totals.calls,
+            "unknown_usage_calls": self.unknown_usage_calls,
+            "reported_cost_usd": self.reported_cost_usd,
+        }
+
+
+@dataclass(slots=True)
+class Report:
+    total: Row
+    by_runtime: list[Row]
+    by_model: list[Row]
+    by_tool: list[Row]
+    by_subagent: list[Row]
+    sessions: list[SessionSummary]
+    unpriced_by_model: dict[str, int]
+    unknown_usage_calls: int
+    prices_source: str
+    skipped: dict[str, int] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    budget: dict[str, Any] | None = None
+
+    @property
+    def total_cost_usd(self) -> float:
+        return self.total.cost_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total_cost_usd": round(self.total.cost_usd, 6),
+            "tokens": self.total.tokens.as_dict(),
+            "unpriced_tokens": self.total.unpriced_tokens,
+            "unpriced_by_model": self.unpriced_by_model,
+            "unknown_usage_calls": self.unknown_usage_calls,
+            "by_runtime": [r.as_dict() for r in self.by_runtime],
+            "by_model": [r.as_dict() for r in self.by_model],
+            "by_tool": [r.as_dict() for r in self.by_tool],
+            "by_subagent": [r.as_dict() for r in self.by_subagent],
+            "sessions": [s.as_dict() for s in self.sessions],
+            "findings": self.findings,
+            "budget": self.budget,
+            "prices": self.prices_source,
+            "skipped_lines": self.skipped,
+        }
+
+
+def build(sessions: Iterable[Session], prices_source: str, skipped: dict[str, int] | None = None) -> Report:
+    """Aggregate priced sessions. Only LLM spans carry cost; tool spans only steer by-tool."""
+    sessions = sorted(sessions, key=_session_order)
+    total = Row("total")
+    by_runtime: dict[str, Row] = {}
+    by_model: dict[str, Row] = {}
+    by_subagent: dict[str, Row] = {}
+    by_tool: dict[str, Row] = {}
+    unpriced_by_model: dict[str, int] = defaultdict(int)
+    summaries = []
+    unknown_total = 0
+    for session in sessions:
+        tools_of = _tools_by_caller(session.spans)
+        row = Row(session.key)
+        unknown = 0
+        for span in session.spans:
+            if span.run_type is not RunType.LLM:
+                continue
+            if span.tokens is None:
+                unknown += 1
+                continue
+            model = span.model or UNKNOWN_MODEL
+            for target in (
+                total,
+                row,
+                _row(by_runtime, str(session.runtime)),
+                _row(by_model, model),
+                _row(by_subagent, _agent_label(session)),
+            ):
+                target.add_call(span.tokens, span.cost_usd)
+            if span.cost_usd is None:
+                unpriced_by_model[model] += span.tokens.total
+            _split_across_tools(by_tool, span, tools_of.get(span.span_id, ()))
+        unknown_total += unknown
+        summaries.append(_summary(session, row, unknown))
+    return Report(
+        total=total,
+        by_runtime=_ranked(by_runtime),
+        by_model=_ranked(by_model),
+        by_tool=_ranked(by_tool),
+        by_subagent=_ranked(by_subagent),
+        sessions=summaries,
+        unpriced_by_model=dict(sorted(unpriced_by_model.items(), key=lambda kv: -kv[1])),
+        unknown_usage_calls=unknown_total,
+        prices_source=prices_source,
+        skipped=dict(skipped or {}),
+    )
+
+
+def _agent_label(session: Session) -> str:
+    if session.parent_key is None:
+        return MAIN_AGENT
+    return session.agent_name or UNNAMED_SUBAGENT
+
+
+def _row(rows: dict[str, Row], name: str) -> Row:
+    row = rows.get(name)
+    if row is None:
+        row = rows[name] = Row(name)
+    return row
+
+
+def _ranked(rows: dict[str, Row]) -> list[Row]:
+    return sorted(rows.values(), key=lambda r: (-r.cost_usd, -r.unpriced_tokens, -r.tokens.total, r.name))
+
+
+def _tools_by_caller(spans: list[Span]) -> dict[str, list[str]]:
+    """Tool names keyed by the id of the model call that emitted them."""
+    tools: dict[str, list[str]] = defaultdict(list)
+    for span in spans:
+        if span.run_type in (RunType.TOOL, RunType.SUBAGENT) and span.parent_id:
+            tools[span.parent_id].append(span.tool_name or span.name)
+    return tools
+
+
+def _split_across_tools(by_tool: dict[str, Row], call: Span, tools: list[str] | tuple[()]) -> None:
+    """Even split; integer tokens are shared out so the parts add up exactly to the call."""
+    assert call.tokens is not None
+    if not tools:
+        _row(by_tool, NO_TOOL).add_call(call.tokens, call.cost_usd)
+        return
+    parts = len(tools)
+    for index, tool in enumerate(tools):
+        share = _share(call.tokens, parts, index)
+        cost = None if call.cost_usd is None else call.cost_usd / parts
+        row = _row(by_tool, tool)
+        row.tokens = row.tokens + share
+        row.calls += 1
+        if cost is None:
+            row.unpriced_tokens += share.total
+        else:
+            row.cost_usd += cost
+
+
+def _share(tokens: Tokens, parts: int, index: int) -> Tokens:
+    def part(value: int) -> int:
+        return value // parts + (1 if index < value % parts else 0)
+
+    return Tokens(
+        part(tokens.input), part(tokens.output), part(tokens.cache_read),
+        part(tokens.cache_write_5m), part(tokens.cache_write_1h), part(tokens.reasoning),
+    )
+
+
+def _summary(session: Session, row: Row, unknown: int) -> SessionSummary:
+    models = sorted({s.model for s in session.spans if s.run_type is RunType.LLM and s.model})
+    reported = [s.reported_cost_usd for s in session.spans if s.reported_cost_usd is not None]
+    return SessionSummary(
+        key=session.key,
+        runtime=str(session.runtime),
+        agent_name=session.agent_name,
+        parent_key=session.parent_key,
+        repo=session.repo,
+        branch=session.branch,
+        started_at=session.started_at,
+        ended_at=session.ended_at,
+        models=models,
+        totals=row,
+        unknown_usage_calls=unknown,
+        reported_cost_usd=sum(reported) if reported else None,
+    )
+
+
+def _session_order(session: Session) -> tuple[float, str]:
+    return (session.started_at.timestamp() if session.started_at else 0.0, session.key)
+
+
+def keep_sessions(sessions: Iterable[Session], wanted: Callable[[Session], bool]) -> list[Session]:
+    """The sessions `wanted` keeps, plus every subagent of a kept session (they follow their parent)."""
+    sessions = list(sessions)
+    kept = {s.key for s in sessions if wanted(s)}
+    changed = True
+    while changed:
+        changed = False
+        for session in sessions:
+            if session.key not in kept and session.parent_key in kept:
+                kept.add(session.key)
+                changed = True
+    return [s for s in sessions if s.key in kept]

@@ -1,0 +1,78 @@
+"""Render reports with Jinja2: one environment, the same money and token formatting everywhere.
+
+Templates receive finished view models; no arithmetic happens in a template.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from bot.report.build import Report
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+COMMENT_LIMIT = 65_536
+"""GitHub rejects a comment body longer than this (422)."""
+MAX_TABLE_ROWS = 15
+"""Rows shown per breakdown before the rest is cut with a count."""
+
+
+def usd(value: float | None) -> str:
+    """Money as reviewers read it: cents for dollars, more digits only for sub-cent amounts."""
+    if value is None:
+        return "unpriced"
+    if value == 0:
+        return "$0.00"
+    if abs(value) < 0.01:
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+def tokens(value: int) -> str:
+    """1234 → 1.2k, 2_500_000 → 2.5M: token counts span seven orders of magnitude."""
+    for size, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{suffix}"
+    return str(value)
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(usd=usd, tokens=tokens, when=when, cell=_cell)
+    return env
+
+
+def _cell(value: Any) -> str:
+    """Make a value safe inside a Markdown table cell."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def comment(report: Report, **context: Any) -> str:
+    """The Markdown a pull request comment (or `agentspend report`) shows, under GitHub's limit."""
+    rows = MAX_TABLE_ROWS
+    while True:
+        text = environment().get_template("comment.md.j2").render(report=report, max_rows=rows, **context)
+        if len(text) < COMMENT_LIMIT or rows <= 1:
+            return text if len(text) < COMMENT_LIMIT else text[: COMMENT_LIMIT - 200] + "\n\n…cut to fit GitHub's limit.\n"
+        rows = max(1, rows // 2)
+
+
+def as_json(report: Report) -> str:
+    return json.dumps(report.as_dict(), indent=2) + "\n"

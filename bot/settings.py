@@ -1,0 +1,58 @@
+"""Settings, built once from the environment by the CLI and passed to everything else.
+
+Nothing reads the environment at import time: tests construct `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./agentspend.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    """`postgresql://…` (driven by asyncpg) or `sqlite+aiosqlite:///…` (the embedded default)."""
+
+    prices_path: Path | None = None
+    """YAML file of operator price overrides (negotiated or unlisted models); `AGENTSPEND_PRICES`."""
+
+    github_app_id: str | None = None
+    """The GitHub App's id; required by `serve` unless dry-run."""
+
+    github_private_key: str | None = None
+    """The App's PEM private key text (from `GITHUB_APP_PRIVATE_KEY` or the file at `…_PATH`)."""
+
+    webhook_secrets: tuple[str, ...] = ()
+    """Webhook secrets; several during rotation (`GITHUB_WEBHOOK_SECRET`, comma-separated)."""
+
+    github_api_url: str = "https://api.github.com"
+    """REST base URL: GitHub Enterprise Server, or a test server on loopback."""
+
+    dry_run: bool = False
+    """Record GitHub writes instead of sending them (`AGENTSPEND_DRY_RUN=1`)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        prices = env.get("AGENTSPEND_PRICES")
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            prices_path=Path(prices) if prices else None,
+            github_app_id=env.get("GITHUB_APP_ID") or None,
+            github_private_key=_private_key(env),
+            webhook_secrets=tuple(s.strip() for s in env.get("GITHUB_WEBHOOK_SECRET", "").split(",") if s.strip()),
+            github_api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
+            dry_run=env.get("AGENTSPEND_DRY_RUN", "").strip().lower() in {"1", "true", "yes", "on"},
+        )
+
+
+def _private_key(env: Mapping[str, str]) -> str | None:
+    if env.get("GITHUB_APP_PRIVATE_KEY"):
+        return env["GITHUB_APP_PRIVATE_KEY"]
+    path = env.get("GITHUB_APP_PRIVATE_KEY_PATH")
+    return Path(path).read_text() if path else None
