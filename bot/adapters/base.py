@@ -101,7 +101,7 @@ def jsonl_records(
 
     `keep`, when given, is a speed filter: a line containing none of these byte strings is
     consumed without being decoded (most bytes of an agent log are content we never read).
-    Such lines are not checked for validity either.
+    Such a line is only checked for the braces of a JSON object, so garbage is still counted.
     """
     offset = cursor.offset if cursor else 0
     with path.open("rb") as fh:
@@ -117,6 +117,8 @@ def jsonl_records(
             for line in lines:
                 offset += len(line) + 1
                 if keep and not any(k in line for k in keep):
+                    if not _looks_like_object(line):
+                        skipped["malformed_json"] += 1
                     continue
                 record = _decode(line, skipped)
                 if record is not None:
@@ -132,6 +134,11 @@ def jsonl_records(
                 yield record, offset
             else:
                 skipped["not_an_object"] += 1
+
+
+def _looks_like_object(line: bytes) -> bool:
+    stripped = line.strip()
+    return not stripped or (stripped[:1] == b"{" and stripped[-1:] == b"}")
 
 
 def _decode(line: bytes, skipped: Counter[str]) -> dict[str, Any] | None:
