@@ -1,0 +1,121 @@
+"""`agentspend report`: local discovery, repository/branch scope, the cache, and consistent totals."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+
+def _rollout(session_id: str, repo_url: str | None, branch: str, cwd: str, output: int) -> str:
+    git = {"branch": branch, "commit_hash": "a" * 40} | ({"repository_url": repo_url} if repo_url else {})
+    lines = [
+        {"timestamp": "2026-05-12T10:00:00.000Z", "type": "session_meta",
+         "payload": {"id": session_id, "timestamp": "2026-05-12T10:00:00.000Z", "cwd": cwd,
+                     "model_provider": "openai", "git": git}},
+        {"timestamp": "2026-05-12T10:00:00.002Z", "type": "turn_context", "payload": {"cwd": cwd, "model": "gpt-5"}},
+        {"timestamp": "2026-05-12T10:00:03.100Z", "type": "event_msg", "payload": {"type": "token_count", "info": {
+            "total_token_usage": {"input_tokens": 5000, "cached_input_tokens": 1000, "output_tokens": output, "total_tokens": 5000 + output},
+            "last_token_usage": {"input_tokens": 5000, "cached_input_tokens": 1000, "output_tokens": output, "total_tokens": 5000 + output}}}},
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+@pytest.fixture
+def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty home with its own log dirs and cache, so nothing of the real machine leaks in."""
+    home = tmp_path / "home"
+    (home / ".codex/sessions/2026/05/12").mkdir(parents=True)
+    (home / ".claude/projects").mkdir(parents=True)
+    for name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "XDG_DATA_HOME", "OPENCODE_DATA_DIR", "AGENTSPEND_PRICES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AGENTSPEND_CACHE_DIR", str(tmp_path / "cache"))
+    return home
+
+
+def _report(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["report", *args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _git_repo(path: Path, remote: str, branch: str) -> Path:
+    path.mkdir(parents=True)
+    for command in (["init", "-q", "-b", branch], ["remote", "add", "origin", remote]):
+        subprocess.run(["git", "-C", str(path), *command], check=True)
+    return path
+
+
+def test_scope_is_this_repository_and_branch(machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = _git_repo(tmp_path / "widgets", "git@github.com:Acme/Widgets.git", "feature/x")
+    sessions = machine / ".codex/sessions/2026/05/12"
+    (sessions / "rollout-a.jsonl").write_text(_rollout("a", "https://github.com/acme/widgets", "feature/x", "/elsewhere", 100))
+    (sessions / "rollout-b.jsonl").write_text(_rollout("b", "https://github.com/acme/widgets.git", "main", "/elsewhere", 200))
+    (sessions / "rollout-c.jsonl").write_text(_rollout("c", "https://github.com/acme/other", "feature/x", "/elsewhere", 400))
+    (sessions / "rollout-d.jsonl").write_text(_rollout("d", None, "feature/x", str(repo / "src"), 800))
+
+    def keys(*args: str) -> list[str]:
+        return sorted(s["key"] for s in _report(capsys, str(repo), *args)["sessions"])
+
+    assert keys() == ["codex:a", "codex:d"]  # remote match, and cwd inside the work tree
+    assert keys("--branch", "main") == ["codex:b"]
+    assert keys("--all-branches") == ["codex:a", "codex:b", "codex:d"]
+    assert sorted(s["key"] for s in _report(capsys, "--all")["sessions"]) == ["codex:a", "codex:b", "codex:c", "codex:d"]
+
+
+def test_outside_a_repository_is_a_clear_error(machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "plain").mkdir()
+    assert main(["report", str(tmp_path / "plain")]) == 2
+    assert "not inside a git repository" in capsys.readouterr().err
+
+
+def _install_fixtures(home: Path, agent_fixtures: Path) -> None:
+    shutil.copytree(agent_fixtures / "codex", home / ".codex/sessions/fixtures")
+    projects = home / ".claude/projects"
+    for group in sorted((agent_fixtures / "claude-code").iterdir()):
+        shutil.copytree(group, projects / group.name)
+
+
+def test_breakdowns_add_up_and_cache_is_reused(machine: Path, agent_fixtures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _install_fixtures(machine, agent_fixtures)
+    report = _report(capsys, "--all")
+    total = report["total_cost_usd"]
+    assert total > 0
+    for breakdown in ("by_runtime", "by_model", "by_tool", "by_subagent", "sessions"):
+        rows = report[breakdown]
+        assert sum(r["cost_usd"] for r in rows) == pytest.approx(total, abs=1e-5), breakdown
+        for kind in ("input", "output", "cache_read", "cache_write"):
+            assert sum(r["tokens"][kind] for r in rows) == report["tokens"][kind], (breakdown, kind)
+    assert {r["name"] for r in report["by_runtime"]} == {"claude-code", "codex"}
+    assert report["unknown_usage_calls"] > 0  # the Codex Desktop rollout without token counts
+    assert report["unpriced_tokens"] >= 0
+
+    cached = sorted((machine.parent / "cache").rglob("*"))
+    assert any(p.parent.name == "outputs" for p in cached)
+    assert _report(capsys, "--all") == report
+
+    log = next((machine / ".codex/sessions/fixtures/langsmith-plugins-more").rglob("rollout-editing.jsonl"))
+    with log.open("a") as fh:  # one more model call appended: only the new bytes change the answer
+        fh.write(_rollout("editing-extra", None, "main", "/x", 1000).splitlines(keepends=True)[-1])
+    grown = _report(capsys, "--all")
+    assert grown["tokens"]["output"] == report["tokens"]["output"] + 1000
+    assert grown == _report(capsys, "--all", "--no-cache")
+
+
+def test_markdown_matches_json(machine: Path, agent_fixtures: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _install_fixtures(machine, agent_fixtures)
+    data = _report(capsys, "--all")
+    assert main(["report", "--all"]) == 0
+    text = capsys.readouterr().out
+    from bot.report.render import usd
+
+    assert f"### AgentSpend: {usd(data['total_cost_usd'])}" in text
+    assert "Cost by tool splits each model call" in text
+    assert len(text) < 65_536
+    assert os.linesep in text
