@@ -1,4 +1,4 @@
-"""Native logs into the store: read from where each file stopped, price, upsert, remember.
+"""Traces into the store: native logs read from where each file stopped, and uploaded batches.
 
 Each log unit is read, priced and stored in its own transaction together with its cursors, so
 an interrupted run loses nothing and a re-run reads only what is new.
@@ -11,14 +11,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot import adapters
 from bot.adapters.base import Adapter, FormatError
 from bot.corpus import merge
-from bot.db import queries
+from bot.db import pulls, queries, tokens
 from bot.db.engine import session_scope
 from bot.pricing import PriceBook
+from bot.trace import Integration, Session
 
 
 @dataclass
@@ -73,3 +74,22 @@ async def ingest(
     summary.sessions_added = sessions_after - sessions_before
     summary.spans_added = spans_after - spans_before
     return summary
+
+
+async def store_uploaded(db: AsyncSession, sessions: list[Session], owner: str, prices: PriceBook) -> dict[str, int]:
+    """Price (on the server: client-side costs are not trusted), store, and mark affected PRs dirty."""
+    for session in sessions:
+        session.integration = Integration.UPLOAD if session.integration is Integration.NATIVE_LOG else session.integration
+        for span in session.spans:
+            span.cost_usd = span.price_ref = None
+    unpriced = prices.price_sessions(sessions)
+    await queries.upsert_sessions(db, sessions, owner=owner)
+    await queries.name_subagents(db)
+    repos = {s.repo for s in sessions if s.repo}
+    if any(s.repo is None for s in sessions):
+        repos |= await tokens.repos_of(db, owner)
+    dirty = 0
+    for repo in sorted(repos):
+        dirty += await pulls.mark_dirty(db, pulls.open_in_repo(repo))
+    return {"sessions": len(sessions), "spans": sum(len(s.spans) for s in sessions),
+            "unpriced_tokens": sum(unpriced.values()), "pull_requests_marked": dirty}

@@ -30,7 +30,8 @@ async def _snapshot(engine) -> tuple[list, list]:
     async with session_scope(engine) as db:
         spans = (await db.execute(sa.text("select * from spans order by span_id"))).all()
         sessions = (await db.execute(sa.text("select * from sessions order by key"))).all()
-    return [tuple(r) for r in spans], [tuple(r)[:-1] for r in sessions]  # updated_at aside
+    timeless = [tuple(v for k, v in r._mapping.items() if k != "updated_at") for r in sessions]
+    return [tuple(r) for r in spans], timeless
 
 
 async def test_fixtures_twice_change_nothing(engine, agent_fixtures: Path) -> None:

@@ -1,4 +1,4 @@
-"""The tables: sessions, spans and ingest cursors.
+"""The tables: traces (sessions, spans, cursors) and the GitHub side (installations, deliveries, pull requests, links, approvals, tokens).
 
 Spans are keyed by their namespaced native id alone, not by session, because the same model
 call can arrive through several files (resumed or forked sessions); one row per call is what
@@ -34,6 +34,8 @@ class SessionRow(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     ended_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     source: str | None = None
+    owner: str | None = Field(default=None, index=True)
+    """The ingest token's owner that uploaded it (None for local `agentspend ingest`)."""
     updated_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
 
 
@@ -82,3 +84,122 @@ class IngestCursor(SQLModel, table=True):
     mtime_ns: int = Field(default=0, sa_type=sa.BigInteger)
     state: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
     updated_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+
+
+class Installation(SQLModel, table=True):
+    """A GitHub App installation: whose repositories we may comment on and ingest for."""
+
+    __tablename__ = "installations"
+
+    id: int = Field(primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False})
+    account_login: str = Field(index=True)
+    account_type: str | None = None
+    suspended: bool = False
+    deleted: bool = False
+    updated_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+
+
+class InstallationRepo(SQLModel, table=True):
+    __tablename__ = "installation_repos"
+
+    repo: str = Field(primary_key=True)
+    """`owner/name`, lower-cased."""
+    installation_id: int = Field(index=True, sa_type=sa.BigInteger)
+
+
+class Delivery(SQLModel, table=True):
+    """A webhook delivery, stored before it is acknowledged so a crash or outage loses nothing."""
+
+    __tablename__ = "deliveries"
+
+    id: str = Field(primary_key=True)
+    """`X-GitHub-Delivery`: a redelivery keeps its id, so it cannot have a second effect."""
+    event: str
+    action: str | None = None
+    installation_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    payload: bytes = Field(sa_type=sa.LargeBinary)
+    state: str = Field(default="pending", index=True)
+    """pending | done | failed."""
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True), index=True)
+    last_error: str | None = None
+    received_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+    processed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class PullRequestRow(SQLModel, table=True):
+    """What we know of a pull request, and what we last published on it."""
+
+    __tablename__ = "pull_requests"
+    __table_args__ = (sa.UniqueConstraint("repo", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    repo: str = Field(index=True)
+    number: int
+    installation_id: int = Field(sa_type=sa.BigInteger)
+    head_sha: str
+    head_ref: str = Field(index=True)
+    base_ref: str
+    state: str = "open"
+    merged: bool = False
+    merge_commit_sha: str | None = None
+    opened_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    dirty: bool = Field(default=True, index=True)
+    dirty_since: datetime | None = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+    refresh_after: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    """Debounce and retry: the refresh job leaves the PR alone until then."""
+    lease_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    """Held by the refresh in progress, so two workers never publish the same PR at once."""
+    comment_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    """0 means a human deleted our comment: we do not come back (Codecov's `once`)."""
+    comment_digest: str | None = None
+    check_run_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    check_head_sha: str | None = None
+    check_digest: str | None = None
+    published_cost_usd: float | None = None
+    """The total shown at the last publication, for "change since the last push"."""
+    previous_cost_usd: float | None = None
+    previous_head_sha: str | None = None
+    report_json: str | None = Field(default=None, sa_type=sa.Text)
+    """The last refresh's report as JSON: the report route serves exactly what the comment showed."""
+
+
+class Link(SQLModel, table=True):
+    """A session counted on a pull request, with the evidence the comment shows."""
+
+    __tablename__ = "links"
+
+    pull_id: int = Field(foreign_key="pull_requests.id", primary_key=True)
+    session_key: str = Field(primary_key=True, index=True)
+    evidence: str
+    detail: str
+
+
+class Approval(SQLModel, table=True):
+    """An approved budget overrun: who, when, how much and why."""
+
+    __tablename__ = "approvals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    pull_id: int = Field(foreign_key="pull_requests.id", index=True)
+    by: str
+    at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+    amount_usd: float | None = None
+    """The spend approved, set when the approval is granted (it covers that amount, no more)."""
+    reason: str
+    status: str = "requested"
+    """requested | granted | refused: handlers only record the request; the refresh checks the
+    approver's permission through the API, because handlers never call GitHub."""
+
+
+class IngestToken(SQLModel, table=True):
+    """A Bearer token for trace uploads; only its hash is stored."""
+
+    __tablename__ = "ingest_tokens"
+
+    token_hash: str = Field(primary_key=True)
+    owner: str = Field(index=True)
+    """The installation account login whose repositories this token may write sessions for."""
+    created_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+    last_used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

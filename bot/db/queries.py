@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import Cursor
 from bot.db.models import IngestCursor, SessionRow, SpanRow
-from bot.trace import Session, Span
+from bot.trace import Integration, Runtime, RunType, Session, Span, Status, Tokens
 
 _BATCH = 2000
 _SESSIONS = SessionRow.__table__
@@ -35,20 +35,24 @@ _FILLED_COLUMNS = (
 )
 
 
-def _insert(db: AsyncSession, table: sa.Table) -> Any:
+def insert_for(db: AsyncSession, table: sa.Table) -> Any:
+    """An INSERT that supports ON CONFLICT on whichever database `db` is bound to."""
     dialect = db.bind.dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-async def upsert_sessions(db: AsyncSession, sessions: Sequence[Session]) -> None:
-    """Store sessions and their spans, merging with what is already stored."""
-    await _upsert_session_rows(db, sessions)
+async def upsert_sessions(db: AsyncSession, sessions: Sequence[Session], owner: str | None = None) -> None:
+    """Store sessions and their spans, merging with what is already stored.
+
+    `owner` is the ingest token's account for uploads; the first owner recorded stays.
+    """
+    await _upsert_session_rows(db, sessions, owner)
     rows = [span_row(s.key, span) for s in sessions for span in s.spans]
     for start in range(0, len(rows), _BATCH):
         await _upsert_span_rows(db, rows[start : start + _BATCH])
 
 
-async def _upsert_session_rows(db: AsyncSession, sessions: Sequence[Session]) -> None:
+async def _upsert_session_rows(db: AsyncSession, sessions: Sequence[Session], owner: str | None) -> None:
     """Sessions are few, so they are merged in Python (commit lists are unions, not overwrites)."""
     for start in range(0, len(sessions), _BATCH):
         batch = sessions[start : start + _BATCH]
@@ -56,13 +60,13 @@ async def _upsert_session_rows(db: AsyncSession, sessions: Sequence[Session]) ->
             row.key: row
             for row in (await db.execute(sa.select(_SESSIONS).where(_SESSIONS.c.key.in_([s.key for s in batch])))).all()
         }
-        rows = [_merged_session_row(s, stored.get(s.key)) for s in batch]
-        stmt = _insert(db, _SESSIONS)
+        rows = [_merged_session_row(s, stored.get(s.key), owner) for s in batch]
+        stmt = insert_for(db, _SESSIONS)
         update = {c.name: stmt.excluded[c.name] for c in _SESSIONS.columns if c.name != "key"}
         await db.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=update), rows)
 
 
-def _merged_session_row(session: Session, stored: Any) -> dict[str, Any]:
+def _merged_session_row(session: Session, stored: Any, owner: str | None) -> dict[str, Any]:
     row = {
         "key": session.key,
         "runtime": str(session.runtime),
@@ -77,11 +81,12 @@ def _merged_session_row(session: Session, stored: Any) -> dict[str, Any]:
         "started_at": session.started_at,
         "ended_at": session.ended_at,
         "source": session.source,
+        "owner": owner,
         "updated_at": datetime.now(UTC),
     }
     if stored is None:
         return row
-    for name in ("parent_key", "agent_name", "user", "repo", "branch", "cwd", "source"):
+    for name in ("parent_key", "agent_name", "user", "repo", "branch", "cwd", "source", "owner"):
         if getattr(stored, name) not in (None, ""):
             row[name] = getattr(stored, name)
     row["commits"] = list(dict.fromkeys([*stored.commits, *session.commits]))
@@ -138,7 +143,7 @@ def span_row(session_key: str, span: Span) -> dict[str, Any]:
 
 
 async def _upsert_span_rows(db: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    stmt = _insert(db, _SPANS)
+    stmt = insert_for(db, _SPANS)
     new, old = stmt.excluded, _SPANS.c
     more_usage = sa.and_(new.has_usage, sa.or_(sa.not_(old.has_usage), new.total_tokens > old.total_tokens))
     first_failure = sa.and_(old.status == "ok", new.status != "ok")
@@ -199,7 +204,7 @@ async def save_cursors(db: AsyncSession, adapter: str, cursors: dict[str, Cursor
         }
         for path, c in cursors.items()
     ]
-    stmt = _insert(db, _CURSORS)
+    stmt = insert_for(db, _CURSORS)
     update = {name: stmt.excluded[name] for name in ("adapter", "offset", "size", "mtime_ns", "state", "updated_at")}
     await db.execute(stmt.on_conflict_do_update(index_elements=["path"], set_=update), rows)
 
@@ -259,3 +264,65 @@ async def session_totals(db: AsyncSession, repo: str | None = None) -> list[Sess
         )
         for r in rows
     ]
+
+
+async def load_sessions(db: AsyncSession, condition: Any) -> list[Session]:
+    """Sessions matching `condition`, their subagent sessions, and all their spans, as trace objects."""
+    s = _SESSIONS.c
+    rows = list((await db.execute(sa.select(_SESSIONS).where(condition))).all())
+    keys = {r.key for r in rows}
+    frontier = set(keys)
+    while frontier:  # subagents follow their parent, at any depth
+        children = [r for r in (await db.execute(sa.select(_SESSIONS).where(s.parent_key.in_(frontier)))).all() if r.key not in keys]
+        rows += children
+        frontier = {r.key for r in children}
+        keys |= frontier
+    spans: dict[str, list[Span]] = {key: [] for key in keys}
+    key_list = sorted(keys)
+    for start in range(0, len(key_list), 500):
+        chunk = key_list[start : start + 500]
+        for r in (await db.execute(sa.select(_SPANS).where(_SPANS.c.session_key.in_(chunk)))).all():
+            spans[r.session_key].append(_span_from_row(r))
+    return [_session_from_row(r, spans[r.key]) for r in rows]
+
+
+def _session_from_row(r: Any, spans: list[Span]) -> Session:
+    return Session(
+        key=r.key, runtime=Runtime(r.runtime), integration=Integration(r.integration), parent_key=r.parent_key,
+        agent_name=r.agent_name, user=r.user, repo=r.repo, branch=r.branch, commits=list(r.commits or []),
+        cwd=r.cwd, started_at=_aware(r.started_at), ended_at=_aware(r.ended_at), source=r.source,
+        spans=sorted(spans, key=lambda x: (x.started_at or datetime.min.replace(tzinfo=UTC), x.span_id)),
+    )
+
+
+def _span_from_row(r: Any) -> Span:
+    tokens = (
+        Tokens(r.input, r.output, r.cache_read, r.cache_write_5m, r.cache_write_1h, r.reasoning) if r.has_usage else None
+    )
+    return Span(
+        span_id=r.span_id, run_type=RunType(r.run_type), name=r.name, started_at=_aware(r.started_at),
+        parent_id=r.parent_id, duration_ms=r.duration_ms, model=r.model, provider=r.provider, tokens=tokens,
+        cost_usd=r.cost_usd, reported_cost_usd=r.reported_cost_usd, price_ref=r.price_ref, status=Status(r.status),
+        error_kind=r.error_kind, tool_name=r.tool_name, tool_input_hash=r.tool_input_hash,
+        child_session_key=r.child_session_key, sidechain=r.sidechain,
+    )
+
+
+def sessions_for_pull(repo: str, trailer_keys: Iterable[str]) -> Any:
+    """Sessions that could belong to a pull request of `repo`: same repository, named by a
+    trailer, or of unknown repository uploaded by the repository's owner."""
+    s = _SESSIONS.c
+    owner = repo.split("/", 1)[0].lower()
+    return sa.or_(
+        s.repo == repo.lower(),
+        s.key.in_(list(trailer_keys)),
+        sa.and_(s.repo.is_(None), sa.func.lower(s.owner) == owner),
+    )
+
+
+async def owners_of(db: AsyncSession, keys: list[str]) -> dict[str, str | None]:
+    """The uploading token owner of each session (None for sessions ingested locally)."""
+    if not keys:
+        return {}
+    rows = (await db.execute(sa.select(_SESSIONS.c.key, _SESSIONS.c.owner).where(_SESSIONS.c.key.in_(keys)))).all()
+    return {r.key: r.owner for r in rows}

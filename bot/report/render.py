@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 
+from bot.github.facts import CheckAction, CheckOutput
+from bot.report.budget import Verdict
 from bot.report.build import Report
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
@@ -76,3 +78,16 @@ def comment(report: Report, **context: Any) -> str:
 
 def as_json(report: Report) -> str:
     return json.dumps(report.as_dict(), indent=2) + "\n"
+
+
+APPROVE_ACTION = CheckAction(label="Approve overrun", description="Approve this budget overrun", identifier="approve")
+
+
+def check_output(report: Report, verdict: Verdict, details_url: str | None = None) -> CheckOutput:
+    """The check run: conclusion and title from the verdict, the breakdown as the summary."""
+    summary = environment().get_template("check_summary.md.j2").render(report=report, verdict=verdict)
+    actions = (APPROVE_ACTION,) if verdict.status == "over" and verdict.conclusion == "failure" else ()
+    return CheckOutput(
+        conclusion=verdict.conclusion, title=verdict.title[:255], summary=summary[:65_000],
+        actions=actions, details_url=details_url,
+    )

@@ -1,0 +1,69 @@
+"""`create_app(settings)`: the Litestar service — routes, and a lifespan owning the database,
+the GitHub client and the background worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.datastructures import State
+
+from bot import jobs
+from bot.db.engine import make_engine
+from bot.github.client import GitHubApi, make_client
+from bot.pricing import PriceBook
+from bot.services import Services
+from bot.settings import Settings
+from bot.web.health import healthz
+from bot.web.ingest import upload_sessions
+from bot.web.reports import pull_report
+from bot.web.webhooks import github_webhook
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, github: GitHubApi | None = None, run_worker: bool = True) -> Litestar:
+    """Build the service. `github` replaces the real client (demo, tests); `run_worker=False`
+    leaves deliveries and refreshes to the caller (`jobs.drain`)."""
+    svc = Services(
+        settings=settings,
+        engine=make_engine(settings.database_url),
+        github=github or make_client(settings),
+        prices=PriceBook.load(settings.prices_path),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if hasattr(svc.github, "__aenter__"):
+                await stack.enter_async_context(svc.github)
+            if run_worker:
+                await stack.enter_async_context(_worker(svc))
+            try:
+                yield
+            finally:
+                await svc.engine.dispose()
+
+    return Litestar(
+        route_handlers=[github_webhook, upload_sessions, pull_report, healthz],
+        lifespan=[lifespan],
+        state=State({"services": svc}),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _worker(svc: Services) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(jobs.work_loop(svc, stop), name="agentspend-worker")
+    sched = jobs.scheduler(svc)
+    sched.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        svc.work.set()
+        sched.shutdown(wait=False)
+        await asyncio.wait_for(task, timeout=30)

@@ -1,0 +1,118 @@
+"""Stored webhook deliveries: insert once by delivery id, claim due ones, record the outcome.
+
+Processing is at least once: a delivery is marked done only after its handler's effects are
+committed, and a failure is retried with backoff until the last attempt marks it failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Delivery
+from bot.db.queries import insert_for
+
+MAX_ATTEMPTS = 5
+LEASE = timedelta(minutes=5)
+"""A claimed delivery is invisible to other workers this long; a crashed worker's claim expires."""
+_TABLE = Delivery.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: str
+    event: str
+    action: str | None
+    payload: bytes
+    attempts: int
+
+
+async def store(db: AsyncSession, delivery_id: str, event: str, action: str | None, installation_id: int | None, payload: bytes) -> bool:
+    """Insert the delivery; False when this id was stored before (a redelivery has no second effect)."""
+    stmt = insert_for(db, _TABLE).values(
+        id=delivery_id, event=event, action=action, installation_id=installation_id, payload=payload,
+        state="pending", attempts=0, next_attempt_at=_now(), received_at=_now(),
+    )
+    result = await db.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+    return result.rowcount == 1
+
+
+async def claim_due(db: AsyncSession, limit: int = 50) -> list[Claimed]:
+    """Pending deliveries whose time has come, oldest first, leased to this worker.
+
+    On Postgres `SKIP LOCKED` lets several instances drain the table without blocking each
+    other; SQLite has a single writer, so the lease update alone is enough there.
+    """
+    now = _now()
+    query = (
+        sa.select(_TABLE.c.id)
+        .where(_TABLE.c.state == "pending", _TABLE.c.next_attempt_at <= now)
+        .order_by(_TABLE.c.received_at, _TABLE.c.id)
+        .limit(limit)
+    )
+    if db.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list((await db.execute(query)).scalars())
+    if not ids:
+        return []
+    await db.execute(
+        sa.update(_TABLE).where(_TABLE.c.id.in_(ids)).values(attempts=_TABLE.c.attempts + 1, next_attempt_at=now + LEASE)
+    )
+    rows = (await db.execute(sa.select(_TABLE).where(_TABLE.c.id.in_(ids)).order_by(_TABLE.c.received_at, _TABLE.c.id))).all()
+    return [Claimed(r.id, r.event, r.action, r.payload, r.attempts) for r in rows]
+
+
+async def mark_done(db: AsyncSession, delivery_id: str) -> None:
+    await db.execute(
+        sa.update(_TABLE).where(_TABLE.c.id == delivery_id).values(state="done", processed_at=_now(), last_error=None)
+    )
+
+
+async def mark_failed_attempt(db: AsyncSession, delivery_id: str, attempts: int, error: str) -> str:
+    """Schedule a retry with exponential backoff, or give up after MAX_ATTEMPTS; returns the new state."""
+    state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+    await db.execute(
+        sa.update(_TABLE)
+        .where(_TABLE.c.id == delivery_id)
+        .values(state=state, last_error=error[:2000], next_attempt_at=_now() + backoff(attempts))
+    )
+    return state
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 20 s, 80 s, … capped at an hour."""
+    return timedelta(seconds=min(3600, 5 * 4 ** max(0, attempts - 1)))
+
+
+async def retry(db: AsyncSession, delivery_id: str) -> bool:
+    """Put a delivery back in the queue now, with its attempts reset; False if the id is unknown."""
+    result = await db.execute(
+        sa.update(_TABLE).where(_TABLE.c.id == delivery_id).values(state="pending", attempts=0, next_attempt_at=_now())
+    )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    id: str
+    event: str
+    action: str | None
+    state: str
+    attempts: int
+    received_at: datetime
+    last_error: str | None
+
+
+async def listing(db: AsyncSession, failed_only: bool = False, limit: int = 200) -> list[Listed]:
+    query = sa.select(_TABLE).order_by(_TABLE.c.received_at.desc()).limit(limit)
+    if failed_only:
+        query = query.where(_TABLE.c.state == "failed")
+    rows = (await db.execute(query)).all()
+    return [Listed(r.id, r.event, r.action, r.state, r.attempts, r.received_at, r.last_error) for r in rows]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
