@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -61,6 +62,32 @@ def _parser() -> argparse.ArgumentParser:
     sessions.add_argument("--repo", metavar="OWNER/NAME")
     sessions.add_argument("--format", choices=("table", "json"), default="table")
     sessions.set_defaults(run=_sessions)
+
+    demo = commands.add_parser("demo", help="the whole loop on SQLite with sample traces; GitHub writes recorded")
+    demo.add_argument("--out", type=Path, default=Path("agentspend-demo"), help="where comment.md and check.json go")
+    demo.set_defaults(run=_demo)
+
+    serve = commands.add_parser("serve", help="run the service (applies migrations first)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.set_defaults(run=_serve)
+
+    token = commands.add_parser("token", help="ingest tokens for `agentspend push`")
+    token_commands = token.add_subparsers(title="token commands", metavar="COMMAND")
+    create = token_commands.add_parser("create", help="print a new ingest token for an installation's account")
+    create.add_argument("--owner", required=True, metavar="LOGIN")
+    create.set_defaults(run=_token_create)
+
+    push = commands.add_parser("push", help="upload new sessions from local logs to a server")
+    push.add_argument("--server", default=os.environ.get("AGENTSPEND_SERVER"), help="base URL (or AGENTSPEND_SERVER)")
+    push.add_argument("--token", default=os.environ.get("AGENTSPEND_TOKEN"), help="ingest token (or AGENTSPEND_TOKEN)")
+    push.add_argument("--quiet", action="store_true")
+    push.set_defaults(run=_push)
+
+    deliveries = commands.add_parser("deliveries", help="stored webhook deliveries and their state")
+    deliveries.add_argument("--failed", action="store_true", help="only deliveries that gave up")
+    deliveries.add_argument("--retry", metavar="ID", help="queue this delivery again")
+    deliveries.set_defaults(run=_deliveries)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(title="db commands", metavar="COMMAND")
@@ -190,19 +217,8 @@ class _progress:
 
 def _sessions(args: argparse.Namespace, settings: Settings) -> int:
     from bot.db import queries
-    from bot.db.engine import make_engine, session_scope, upgrade
 
-    upgrade(settings.database_url)
-
-    async def run() -> list[queries.SessionTotals]:
-        engine = make_engine(settings.database_url)
-        try:
-            async with session_scope(engine) as db:
-                return await queries.session_totals(db, args.repo)
-        finally:
-            await engine.dispose()
-
-    rows = asyncio.run(run())
+    rows = _with_db(settings, lambda db: queries.session_totals(db, args.repo))
     if args.format == "json":
         print(json.dumps([_totals_dict(r) for r in rows], indent=2))
         return 0
@@ -225,6 +241,87 @@ def _totals_dict(r: object) -> dict[str, object]:
     data["started_at"] = data["started_at"].isoformat() if data["started_at"] else None
     data["tokens"] = {k: data.pop(k) for k in ("input", "output", "cache_read", "cache_write", "reasoning")}
     return data
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import demo
+
+    comment, check = asyncio.run(demo.run(args.out.resolve()))
+    sys.stdout.write(comment)
+    print(f"\ncheck run AgentSpend: {check['conclusion']} — {check['title']}")
+    print(f"wrote {args.out / 'comment.md'}, {args.out / 'check.json'} and {args.out / 'report.json'}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+    from bot.db.engine import upgrade
+
+    missing = [name for name, value in (("GITHUB_WEBHOOK_SECRET", settings.webhook_secrets),
+                                        ("GITHUB_APP_ID", settings.github_app_id or settings.dry_run),
+                                        ("GITHUB_APP_PRIVATE_KEY", settings.github_private_key or settings.dry_run)) if not value]
+    if missing:
+        raise UsageError(f"serve needs {', '.join(missing)} (or AGENTSPEND_DRY_RUN=1 for the App identity)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    upgrade(settings.database_url)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.db import tokens
+
+    token = _with_db(settings, lambda db: tokens.create(db, args.owner))
+    print(token)
+    print(f"ingest token for {args.owner}: shown once, stored only as a hash", file=sys.stderr)
+    return 0
+
+
+def _push(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import offline, push
+
+    if not args.server or not args.token:
+        raise UsageError("push needs --server and --token (or AGENTSPEND_SERVER and AGENTSPEND_TOKEN)")
+    cache_dir = offline.default_cache_dir(os.environ)
+    sessions, _ = offline.load_sessions(os.environ, Path.home(), cache_dir)
+    result = push.push(sessions, args.server, args.token, cache_dir / "pushed.json")
+    if not args.quiet or result.errors:
+        for line in result.lines():
+            print(line, file=sys.stderr if result.errors else sys.stdout)
+    return 1 if result.errors else 0
+
+
+def _deliveries(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.db import deliveries
+
+    if args.retry:
+        if not _with_db(settings, lambda db: deliveries.retry(db, args.retry)):
+            raise UsageError(f"no delivery {args.retry!r}")
+        print(f"delivery {args.retry} queued again; a running `agentspend serve` will process it")
+        return 0
+    rows = _with_db(settings, lambda db: deliveries.listing(db, failed_only=args.failed))
+    for r in rows:
+        error = f"  {r.last_error}" if r.last_error and r.state != "done" else ""
+        print(f"{r.id}  {r.received_at:%Y-%m-%d %H:%M:%S}  {r.event}.{r.action or '-'}  {r.state}  attempts={r.attempts}{error}")
+    return 0
+
+
+def _with_db(settings: Settings, work):  # noqa: ANN001, ANN202 - a one-shot unit of work for CLI commands
+    from bot.db.engine import make_engine, session_scope, upgrade
+
+    upgrade(settings.database_url)
+
+    async def run():  # noqa: ANN202
+        engine = make_engine(settings.database_url)
+        try:
+            async with session_scope(engine) as db:
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

@@ -44,7 +44,7 @@ async def _process(svc: Services, delivery: deliveries.Claimed) -> None:
         event = events.parse(delivery.event, delivery.payload)
         async with session_scope(svc.engine) as db:
             if event is not None:
-                await handle(db, event, app_id=svc.github.app_id)
+                await handle(db, delivery.event, event, app_id=svc.github.app_id)
             await deliveries.mark_done(db, delivery.id)
     except events.EventError as exc:
         await _failed(svc, delivery, f"bad payload: {exc}", final=True)
@@ -80,14 +80,21 @@ async def refresh_dirty(svc: Services, limit: int = 20) -> int:
     return len(claimed)
 
 
-async def drain(svc: Services) -> tuple[int, int]:
-    """Handle deliveries and refresh pull requests until nothing is due (the demo and tests use it)."""
+async def drain(svc: Services, patience: timedelta = timedelta(seconds=30)) -> tuple[int, int]:
+    """Handle deliveries and refresh pull requests until nothing is pending, waiting out debounces
+    (the demo and tests use it; the service's worker loop does the same work on its own)."""
     handled = refreshed = 0
     while True:
         step = await process_deliveries(svc), await refresh_dirty(svc)
         handled, refreshed = handled + step[0], refreshed + step[1]
-        if step == (0, 0):
+        if step != (0, 0):
+            continue
+        async with session_scope(svc.engine) as db:
+            due = await pulls.next_refresh_at(db)
+        wait = (due - datetime.now(UTC)).total_seconds() if due else None
+        if wait is None or wait > patience.total_seconds():
             return handled, refreshed
+        await asyncio.sleep(max(wait, 0.05))
 
 
 async def prune_deliveries(svc: Services) -> int:

@@ -68,3 +68,10 @@ def upgrade(url: str, revision: str = "head") -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["database_url"] = async_url(url)
     command.upgrade(config, revision)
+
+
+async def upgrade_async(url: str, revision: str = "head") -> None:
+    """`upgrade` from inside a running event loop (Alembic's env runs its own loop, in a thread here)."""
+    import asyncio
+
+    await asyncio.to_thread(upgrade, url, revision)

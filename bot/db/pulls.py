@@ -112,6 +112,13 @@ async def claim_dirty(db: AsyncSession, limit: int = 20) -> list[int]:
     return claimed
 
 
+async def next_refresh_at(db: AsyncSession) -> datetime | None:
+    """When the earliest pending refresh becomes due (None: nothing is dirty)."""
+    due = sa.func.min(sa.func.coalesce(_PRS.c.refresh_after, _PRS.c.dirty_since))
+    value = (await db.execute(sa.select(due).where(_PRS.c.dirty))).scalar_one_or_none()
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 async def release(db: AsyncSession, pull_id: int, retry_after: timedelta | None = None) -> None:
     """End the lease; with `retry_after`, the refresh failed and is scheduled again."""
     values: dict[str, Any] = {"lease_until": None}
@@ -126,6 +133,10 @@ async def get(db: AsyncSession, pull_id: int) -> Any:
 
 async def find(db: AsyncSession, repo: str, number: int) -> Any | None:
     return (await db.execute(sa.select(_PRS).where(by_number(repo, number)))).first()
+
+
+async def ids_where(db: AsyncSession, condition: Any) -> list[int]:
+    return [int(i) for i in (await db.execute(sa.select(_PRS.c.id).where(condition))).scalars()]
 
 
 async def open_pulls(db: AsyncSession, repo: str, exclude: int) -> list[Any]:
