@@ -1,0 +1,1 @@
+"""GitHub: webhook events, handlers, the API client and the repository config."""
