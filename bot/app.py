@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 from litestar import Litestar
 from litestar.datastructures import State
 
@@ -67,3 +68,14 @@ async def _worker(svc: Services) -> AsyncIterator[None]:
         svc.work.set()
         sched.shutdown(wait=False)
         await asyncio.wait_for(task, timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def in_process_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to `app` inside the current event loop, lifespan included.
+
+    Litestar's test client runs the app in a portal loop of its own; asyncpg connections
+    belong to the loop that opened them, so the demo and the tests drive the app here instead.
+    """
+    async with app.lifespan(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agentspend.local") as client:
+        yield client

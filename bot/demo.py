@@ -12,10 +12,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from litestar.testing import AsyncTestClient
 
 from bot import jobs
-from bot.app import create_app
+from bot.app import create_app, in_process_client
 from bot.db.engine import upgrade_async
 from bot.github.client import RecordingClient
 from bot.github.events import sign
@@ -59,7 +58,7 @@ async def run(out: Path) -> tuple[str, dict]:
 
     units, _ = plan([SAMPLES / "claude", SAMPLES / "codex"])
     await ingest(svc.engine, units, svc.prices)
-    async with AsyncTestClient(app) as client:
+    async with in_process_client(app) as client:
         response = await client.post("/webhooks/github", content=body, headers={
             "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "demo-0001",
             "X-Hub-Signature-256": sign(body, SECRET), "Content-Type": "application/json",

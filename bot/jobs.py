@@ -80,9 +80,9 @@ async def refresh_dirty(svc: Services, limit: int = 20) -> int:
     return len(claimed)
 
 
-async def drain(svc: Services, patience: timedelta = timedelta(seconds=30)) -> tuple[int, int]:
+async def drain(svc: Services, patience: timedelta = timedelta(seconds=5)) -> tuple[int, int]:
     """Handle deliveries and refresh pull requests until nothing is pending, waiting out debounces
-    (the demo and tests use it; the service's worker loop does the same work on its own)."""
+    but not retries (the demo and tests use it; the service's worker loop does the same work)."""
     handled = refreshed = 0
     while True:
         step = await process_deliveries(svc), await refresh_dirty(svc)

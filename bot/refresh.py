@@ -59,7 +59,7 @@ async def refresh_pull_request(svc: Services, pull_id: int) -> str:
     verdict = budget.evaluate(report, config, facts.labels, approvals)
     report.budget = verdict.as_dict()
 
-    delta = Delta(pr.previous_head_sha, report.total.cost_usd - pr.previous_cost_usd) if pr.previous_cost_usd is not None and pr.previous_head_sha else None
+    delta = _delta(pr, report.total.cost_usd)
     body = render.comment(
         report, marker=MARKER, verdict=verdict, delta=delta, approvals=approvals, ties=linked.ties,
         evidence={l.session_key: f"{l.evidence}: {l.detail}" for l in linked.links},
@@ -67,11 +67,23 @@ async def refresh_pull_request(svc: Services, pull_id: int) -> str:
     check = render.check_output(report, verdict)
     async with session_scope(svc.engine) as db:
         await pulls.record_publication(db, pull_id, report_json=render.as_json(report))
-    return await _publish(svc, pr, facts, body, check, report.total.cost_usd)
+    return await _publish(svc, pr, facts, body if report.sessions or pr.comment_id else None, check, report.total.cost_usd)
 
 
-async def _publish(svc: Services, pr: Any, facts: PullFacts, body: str, check: Any, total: float) -> str:
-    """Write the check run and the comment, each only when its rendering changed."""
+def _delta(pr: Any, total: float) -> Delta | None:
+    """Spend since the previous head; None when there is no previous push or nothing changed
+    (so a push that costs nothing new leaves the comment untouched)."""
+    if pr.previous_cost_usd is None or not pr.previous_head_sha or round(total - pr.previous_cost_usd, 2) == 0:
+        return None
+    return Delta(pr.previous_head_sha, total - pr.previous_cost_usd)
+
+
+async def _publish(svc: Services, pr: Any, facts: PullFacts, body: str | None, check: Any, total: float) -> str:
+    """Write the check run and the comment, each only when its rendering changed.
+
+    `body` None: no comment yet and nothing to say — a first comment notifies everyone, so it
+    waits for data (the check run still reports "no agent traces").
+    """
     changes: dict[str, Any] = {}
     check_digest = _digest(repr(check))
     if check_digest != pr.check_digest or facts.head_sha != pr.check_head_sha:
@@ -80,9 +92,9 @@ async def _publish(svc: Services, pr: Any, facts: PullFacts, body: str, check: A
             pr.repo, facts.head_sha, pr.installation_id, check, pr.check_run_id if same_sha else None
         )
         changes |= {"check_digest": check_digest, "check_head_sha": facts.head_sha}
-    comment_digest = _digest(body)
+    comment_digest = _digest(body or "")
     outcome = "unchanged"
-    if comment_digest != pr.comment_digest and pr.comment_id != 0:
+    if body is not None and comment_digest != pr.comment_digest and pr.comment_id != 0:
         changes["comment_id"] = await svc.github.upsert_comment(pr.repo, pr.number, pr.installation_id, body, pr.comment_id, MARKER)
         changes |= {"comment_digest": comment_digest, "published_cost_usd": total}
         outcome = "published" if changes["comment_id"] else "silent"

@@ -44,7 +44,7 @@ async def claim_due(db: AsyncSession, limit: int = 50) -> list[Claimed]:
     """Pending deliveries whose time has come, oldest first, leased to this worker.
 
     On Postgres `SKIP LOCKED` lets several instances drain the table without blocking each
-    other; SQLite has a single writer, so the lease update alone is enough there.
+    other; on both databases the conditional lease update decides who gets each delivery.
     """
     now = _now()
     query = (
@@ -55,12 +55,18 @@ async def claim_due(db: AsyncSession, limit: int = 50) -> list[Claimed]:
     )
     if db.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = list((await db.execute(query)).scalars())
+    ids = []
+    for delivery_id in (await db.execute(query)).scalars():
+        # Conditional per row: a worker that read the same candidates a moment earlier wins it.
+        result = await db.execute(
+            sa.update(_TABLE)
+            .where(_TABLE.c.id == delivery_id, _TABLE.c.state == "pending", _TABLE.c.next_attempt_at <= now)
+            .values(attempts=_TABLE.c.attempts + 1, next_attempt_at=now + LEASE)
+        )
+        if result.rowcount == 1:
+            ids.append(delivery_id)
     if not ids:
         return []
-    await db.execute(
-        sa.update(_TABLE).where(_TABLE.c.id.in_(ids)).values(attempts=_TABLE.c.attempts + 1, next_attempt_at=now + LEASE)
-    )
     rows = (await db.execute(sa.select(_TABLE).where(_TABLE.c.id.in_(ids)).order_by(_TABLE.c.received_at, _TABLE.c.id))).all()
     return [Claimed(r.id, r.event, r.action, r.payload, r.attempts) for r in rows]
 

@@ -62,8 +62,11 @@ async def upsert_installation(db: AsyncSession, installation_id: int, account_lo
     await db.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update))
 
 
-async def set_installation_state(db: AsyncSession, installation_id: int, **state: bool) -> None:
-    await db.execute(sa.update(_INSTALLATIONS).where(_INSTALLATIONS.c.id == installation_id).values(**state))
+async def ensure_installation(db: AsyncSession, installation_id: int, account_login: str) -> None:
+    """Know an installation seen only through its events (its `installation.created` may predate us)."""
+    stmt = insert_for(db, _INSTALLATIONS).values(id=installation_id, account_login=account_login.lower(),
+                                                 suspended=False, deleted=False, updated_at=datetime.now(UTC))
+    await db.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
 
 
 async def add_repos(db: AsyncSession, installation_id: int, repos: list[str]) -> None:

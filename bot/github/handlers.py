@@ -46,6 +46,7 @@ async def installation_repositories(db: AsyncSession, event: InstallationReposit
 
 async def pull_request(db: AsyncSession, event: PullRequestEvent, app_id: int | None) -> None:
     """Any change to a pull request (new head, labels, base, close) means: refresh it."""
+    await tokens.ensure_installation(db, event.installation_id, event.repo.split("/", 1)[0])
     await tokens.add_repos(db, event.installation_id, [event.repo])
     await pulls.upsert_pull(
         db, repo=event.repo, number=event.number, installation_id=event.installation_id,

@@ -523,6 +523,15 @@ class FakeGitHub:
         call.status = reply.status
         return reply
 
+    def _canonical(self, params: dict[str, str]) -> dict[str, str]:
+        """GitHub matches owner and repository names case-insensitively; so does the fake."""
+        if "owner" in params and "repo" in params:
+            asked = f"{params['owner']}/{params['repo']}".lower()
+            for full_name in self.repos:
+                if full_name.lower() == asked:
+                    params["owner"], params["repo"] = full_name.split("/", 1)
+        return params
+
     def _take_script(self, method: str, path: str) -> Reply | None:
         for want_method, pattern, replies in self._scripts:
             if replies and want_method in ("*", method) and fnmatch.fnmatchcase(path, pattern):
@@ -532,7 +541,7 @@ class FakeGitHub:
     def _dispatch(self, call: Call, raw_path: str) -> Reply:
         for route in _ROUTES:
             if route.method == call.method and (m := route.regex.match(raw_path)):
-                params = {k: unquote(v) for k, v in m.groupdict().items()}
+                params = self._canonical({k: unquote(v) for k, v in m.groupdict().items()})
                 version = call.headers.get("x-github-api-version", OLD_API)
                 req = _Request(call.method, call.path, call.query, call.headers, call.json, params, version)
                 try:
