@@ -7,7 +7,6 @@ so `agentspend report` over unchanged logs answers from its cache without loadin
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
@@ -88,6 +87,18 @@ def _parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--failed", action="store_true", help="only deliveries that gave up")
     deliveries.add_argument("--retry", metavar="ID", help="queue this delivery again")
     deliveries.set_defaults(run=_deliveries)
+
+    hook = commands.add_parser("hook", help="git hooks: Agent-Session trailers on commits, trace upload on push")
+    hook_commands = hook.add_subparsers(title="hook commands", metavar="COMMAND")
+    hook_install = hook_commands.add_parser("install", help="install the hooks in a repository, chaining any already there")
+    hook_install.add_argument("--path", type=Path, default=Path("."), help="a directory inside the git repository (default: .)")
+    hook_install.add_argument("--hours", type=int, default=6, help="trailers name the sessions active in the last N hours")
+    hook_install.set_defaults(run=_hook_install)
+    trailers = hook_commands.add_parser("trailers", help="run by the commit hooks: add Agent-Session trailers to a message file")
+    trailers.add_argument("message_file", type=Path)
+    trailers.add_argument("source", nargs="?", help="prepare-commit-msg's commit source, or `commit-msg` after editing")
+    trailers.add_argument("--hours", type=int, default=6)
+    trailers.set_defaults(run=_hook_trailers)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(title="db commands", metavar="COMMAND")
@@ -183,6 +194,8 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await engine.dispose()
 
+    import asyncio
+
     summary = asyncio.run(run())
     print(f"read {summary.units} log unit(s): {summary.sessions_added} session(s) and {summary.spans_added} span(s) added")
     if summary.skipped:
@@ -245,6 +258,8 @@ def _totals_dict(r: object) -> dict[str, object]:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot import demo
+
+    import asyncio
 
     comment, check = asyncio.run(demo.run(args.out.resolve()))
     sys.stdout.write(comment)
@@ -321,7 +336,28 @@ def _with_db(settings: Settings, work):  # noqa: ANN001, ANN202 - a one-shot uni
         finally:
             await engine.dispose()
 
+    import asyncio
+
     return asyncio.run(run())
+
+
+def _hook_install(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import hooks
+
+    if args.hours < 1:
+        raise UsageError("--hours must be at least 1")
+    try:
+        lines = hooks.install(args.path.expanduser().resolve(), hooks.agentspend_command(), args.hours)
+    except hooks.HookError as exc:
+        raise UsageError(str(exc)) from exc
+    print("\n".join(lines))
+    return 0
+
+
+def _hook_trailers(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import hooks
+
+    return hooks.run_trailers(args.message_file, args.source or None, args.hours)
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
