@@ -3,7 +3,6 @@ the GitHub client and the background worker."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -39,8 +38,7 @@ def create_app(settings: Settings, github: GitHubApi | None = None, run_worker: 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            if hasattr(svc.github, "__aenter__"):
-                await stack.enter_async_context(svc.github)
+            await stack.enter_async_context(svc.github)
             if run_worker:
                 await stack.enter_async_context(_worker(svc))
             try:
@@ -57,17 +55,12 @@ def create_app(settings: Settings, github: GitHubApi | None = None, run_worker: 
 
 @contextlib.asynccontextmanager
 async def _worker(svc: Services) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(jobs.work_loop(svc, stop), name="agentspend-worker")
     sched = jobs.scheduler(svc)
     sched.start()
     try:
         yield
     finally:
-        stop.set()
-        svc.work.set()
         sched.shutdown(wait=False)
-        await asyncio.wait_for(task, timeout=30)
 
 
 @contextlib.asynccontextmanager

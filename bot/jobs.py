@@ -1,7 +1,7 @@
 """Background work: drain stored deliveries, refresh dirty pull requests, housekeeping.
 
 Each job is a plain async function taking Services and returning a count, so tests and the
-demo call them directly and the scheduler only decides when. Draining and refreshing run on
+demo call them directly and APScheduler only decides when. Draining and refreshing run on
 every instance (row locks and leases keep them apart); periodic housekeeping runs only on the
 instance holding the Postgres advisory lock.
 """
@@ -107,27 +107,17 @@ async def prune_deliveries(svc: Services) -> int:
 
 
 async def tick(svc: Services) -> None:
-    svc.work.clear()
+    """One round of the worker: due deliveries first, then due pull requests."""
     await process_deliveries(svc)
     await refresh_dirty(svc)
 
 
-async def work_loop(svc: Services, stop: asyncio.Event, interval: float = 1.0) -> None:
-    """Wake on new work or every `interval` seconds (debounce and retries are time-based)."""
-    while not stop.is_set():
-        try:
-            await tick(svc)
-        except Exception:  # noqa: BLE001 - the loop must survive a database blip
-            log.exception("worker tick failed")
-        try:
-            await asyncio.wait_for(svc.work.wait(), timeout=interval)
-        except TimeoutError:
-            pass
-
-
-def scheduler(svc: Services) -> AsyncIOScheduler:
-    """Housekeeping on a schedule, run only by the leader instance."""
+def scheduler(svc: Services, tick_seconds: float = 1.0) -> AsyncIOScheduler:
+    """The worker tick on every instance (a pull request's debounce is 2 s, so a trace that
+    arrives after the webhook is on GitHub within seconds), housekeeping on the leader only."""
     sched = AsyncIOScheduler(timezone="UTC")
+    sched.add_job(tick, "interval", seconds=tick_seconds, args=(svc,), max_instances=1, coalesce=True,
+                  misfire_grace_time=None)
     sched.add_job(_as_leader, "interval", hours=6, args=(svc, prune_deliveries), max_instances=1, coalesce=True)
     return sched
 

@@ -6,8 +6,7 @@ argument, so nothing is configured at import time.
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,5 +21,3 @@ class Services:
     engine: AsyncEngine
     github: GitHubApi
     prices: PriceBook
-    work: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when a delivery or a trace arrives, so the worker wakes without waiting for its tick."""

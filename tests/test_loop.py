@@ -299,3 +299,32 @@ def test_demo_runs_without_credentials(tmp_path: Path) -> None:
     assert f"${report['total_cost_usd']:,.2f}" in comment
     assert check["name"] == "AgentSpend" and check["conclusion"] in {"success", "failure", "neutral"}
     assert {s["runtime"] for s in report["sessions"]} == {"claude-code", "codex"}
+
+
+async def test_check_run_button_approves_only_for_permitted_users(loop: Loop) -> None:
+    await loop.upload(_trailer_session(20000))
+    await loop.send("pull_request", _pull_request("opened"), "d-1")
+    await loop.settle()
+    [check] = loop.checks()
+    click = json.loads((FIXTURES / "github/webhooks/check_run.requested_action.json").read_text())
+    click["repository"] = json.loads((FIXTURES / "github/webhooks/pull_request.opened.json").read_text())["repository"]
+    click["installation"] = {"id": 1}
+    click["check_run"] |= {"id": check.id, "head_sha": HEAD, "name": "AgentSpend"}
+    click["check_run"]["app"]["id"] = 999  # another app's button: none of our business
+    click["requested_action"] = {"identifier": "approve"}
+    click["sender"] = {"login": "octo-admin", "type": "User", "id": 11}
+    await loop.send("check_run", click, "b-0")
+    await loop.settle()
+    assert loop.checks()[0].conclusion == "failure"
+
+    click["check_run"]["app"]["id"] = loop.fake.app.id
+    await loop.send("check_run", click, "b-1")  # octo-admin has no permission yet: refused
+    await loop.settle()
+    assert loop.checks()[0].conclusion == "failure"
+
+    loop.fake.set_permission(REPO, "octo-admin", "admin")
+    await loop.send("check_run", click, "b-2")
+    await loop.settle()
+    [check] = loop.checks()
+    assert check.conclusion == "success" and "@octo-admin" in check.output["title"]
+    assert not check.actions  # the button goes once the overrun is approved

@@ -42,7 +42,6 @@ async def upload_sessions(request: Request) -> Response:
             log.warning("upload refused: token of %s sent sessions of %s", owner, ", ".join(foreign))
             return Response({"message": f"this token may not write sessions of {', '.join(foreign)}"}, status_code=403)
         summary = await store_uploaded(db, sessions, owner, svc.prices)
-    svc.work.set()
     return Response(summary, status_code=200)
 
 

@@ -43,7 +43,6 @@ async def github_webhook(request: Request) -> Response:
         log.info("webhook %s (%s) already stored: redelivery ignored", delivery_id, event)
         return Response({"message": "already received"}, status_code=200)
     log.info("webhook %s stored: %s.%s", delivery_id, event, action or "-")
-    svc.work.set()
     return Response({"message": "accepted"}, status_code=202)
 
 
