@@ -139,7 +139,6 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str) -> str:
-    from bot.pricing import PriceBook
     from bot.report import build, render
 
     sessions, skipped = loaded

@@ -27,7 +27,6 @@ from fakes.github import (
     Commit,
     FakeGitHub,
     Reply,
-    fake_github,  # noqa: F401  (pytest fixture)
     private_key_pem,
 )
 from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub, OAuthWebAuthStrategy

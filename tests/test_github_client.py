@@ -22,7 +22,6 @@ from fakes.github import (
     Commit,
     FakeGitHub,
     Reply,
-    fake_github,  # noqa: F401  (pytest fixture)
     private_key_pem,
 )
 from githubkit.exception import RequestFailed

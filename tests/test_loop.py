@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from fakes.github import Commit, FakeGitHub, fake_github, private_key_pem  # noqa: F401
+from fakes.github import Commit, FakeGitHub, private_key_pem
 
 from bot import jobs
 from bot.app import create_app, in_process_client
@@ -98,7 +98,7 @@ def _pull_request(action: str, head: str = HEAD, **changes: object) -> dict:
 
 
 @pytest.fixture
-async def loop(database_url: str, fake_github: FakeGitHub) -> AsyncIterator[Loop]:  # noqa: F811
+async def loop(database_url: str, fake_github: FakeGitHub) -> AsyncIterator[Loop]:
     pr = fake_github.seed_hello_world(commits=[
         Commit("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "Start", date="2019-05-15T14:00:00Z"),
         Commit(HEAD, f"Update README\n\nAgent-Session: {TRAILER_SESSION}\n", date="2019-05-15T15:10:00Z"),

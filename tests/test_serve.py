@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fakes.github import Commit, FakeGitHub, fake_github, private_key_pem  # noqa: F401
+from fakes.github import Commit, FakeGitHub, private_key_pem
 
 from bot.github.events import sign
 from conftest import FIXTURES
@@ -52,7 +52,7 @@ def _rollout(home: Path) -> None:
 
 
 @pytest.fixture
-def env(tmp_path: Path, fake_github: FakeGitHub) -> dict[str, str]:  # noqa: F811
+def env(tmp_path: Path, fake_github: FakeGitHub) -> dict[str, str]:
     fake_github.seed_hello_world(commits=[Commit(HEAD, "Update README\n", date="2019-05-15T15:10:00Z")])
     fake_github.add_file(REPO, ".github/agentspend.yml", "version: 1\nbudget:\n  pr: 0.05\n", ref="master")
     home = tmp_path / "home"
@@ -87,7 +87,7 @@ def _until(condition, timeout: float = 30.0) -> None:  # noqa: ANN001
         time.sleep(0.25)
 
 
-def test_serve_push_and_publish(env: dict[str, str], fake_github: FakeGitHub) -> None:  # noqa: F811
+def test_serve_push_and_publish(env: dict[str, str], fake_github: FakeGitHub) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([*AGENTSPEND, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from bot.trace import Runtime, Session
+from bot.trace import RunType, Runtime, Session, Span, Status
 
 HEAD_BYTES = 8192
 """How much of a file `identify` gets to look at."""
@@ -181,3 +181,55 @@ def parse_time(value: Any) -> datetime | None:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
+
+
+def canonical_input(arguments: Any) -> str:
+    """A tool call's arguments as canonical JSON: the normalized input when no simpler key
+    (a path, a command) identifies the call. Only ever hashed, never stored."""
+    return orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+
+
+def normalized_input(args: dict[str, Any], *, shell: bool, file_tool: bool, file_keys: tuple[str, ...]) -> str:
+    """The command for shells, the path for file tools, else canonical JSON: repeats of "the
+    same call" are then found by hash whatever else the call said."""
+    if shell and isinstance(args.get("command"), str):
+        return args["command"]
+    if file_tool:
+        for key in file_keys:
+            if isinstance(args.get(key), str):
+                return args[key]
+    return canonical_input(args)
+
+
+class PendingTool(Protocol):
+    """A tool call an adapter keeps in its cursor until the result arrives."""
+
+    span_id: str
+    ts: str | None
+    name: str
+    tool: str
+    subagent: bool
+    input_hash: str | None
+    parent: str | None
+    status: str
+    error_kind: str | None
+    duration_ms: int | None
+    child: str | None
+
+
+def pending_tool_span(tool: PendingTool, sidechain: bool = False) -> Span:
+    """The span of a tool call (or subagent hand-off) as far as it is known now."""
+    return Span(
+        span_id=tool.span_id,
+        run_type=RunType.SUBAGENT if tool.subagent else RunType.TOOL,
+        name=tool.name,
+        started_at=parse_time(tool.ts),
+        parent_id=tool.parent,
+        duration_ms=tool.duration_ms,
+        status=Status(tool.status),
+        error_kind=tool.error_kind,
+        tool_name=tool.tool,
+        tool_input_hash=tool.input_hash,
+        child_session_key=tool.child,
+        sidechain=sidechain,
+    )

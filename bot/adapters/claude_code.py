@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from bot.adapters.base import Cursor, ParseResult, file_cursor, jsonl_records, parse_time
+from bot.adapters.base import Cursor, ParseResult, canonical_input, file_cursor, jsonl_records, parse_time, pending_tool_span
 from bot.trace import Runtime, RunType, Session, Span, Status, Tokens, hash_tool_input
 
 _KEEP = (b'"type":"assistant"', b'"type":"user"')
@@ -76,20 +76,7 @@ class _Tool:
     child: str | None = None
 
     def span(self) -> Span:
-        return Span(
-            span_id=self.span_id,
-            run_type=RunType.SUBAGENT if self.subagent else RunType.TOOL,
-            name=self.name,
-            started_at=parse_time(self.ts),
-            parent_id=self.parent,
-            duration_ms=self.duration_ms,
-            status=Status(self.status),
-            error_kind=self.error_kind,
-            tool_name=self.tool,
-            tool_input_hash=self.input_hash,
-            child_session_key=self.child,
-            sidechain=self.sidechain,
-        )
+        return pending_tool_span(self, self.sidechain)
 
 
 @dataclass(slots=True)
@@ -591,7 +578,7 @@ def _normalized_input(tool: str, arguments: Any) -> str:
             return arguments["command"]
         elif tool in ("Glob", "Grep") and _text(arguments.get("pattern")):
             return f"{arguments['pattern']}\n{_text(arguments.get('path')) or ''}"
-    return orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS).decode()
+    return canonical_input(arguments)
 
 
 def _interruption_text(block: dict[str, Any]) -> bool:

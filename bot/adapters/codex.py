@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from bot.adapters.base import Cursor, ParseResult, file_cursor, jsonl_records, parse_time
+from bot.adapters.base import Cursor, ParseResult, canonical_input, file_cursor, jsonl_records, parse_time, pending_tool_span
 from bot.gitmeta import normalize_remote
 from bot.trace import Runtime, RunType, Session, Span, Status, Tokens, hash_tool_input
 
@@ -86,19 +86,7 @@ class _Tool:
         self.error_kind = kind
 
     def span(self) -> Span:
-        return Span(
-            span_id=self.span_id,
-            run_type=RunType.SUBAGENT if self.subagent else RunType.TOOL,
-            name=self.name,
-            started_at=parse_time(self.ts),
-            parent_id=self.parent,
-            duration_ms=self.duration_ms,
-            status=Status(self.status),
-            error_kind=self.error_kind,
-            tool_name=self.tool,
-            tool_input_hash=self.input_hash,
-            child_session_key=self.child,
-        )
+        return pending_tool_span(self)
 
 
 @dataclass(slots=True)
@@ -622,4 +610,4 @@ def _normalized_input(name: str, arguments: Any) -> str:
                 return "\n".join(path for path in paths if path)
     if isinstance(arguments, str):
         return arguments
-    return orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS).decode()
+    return canonical_input(arguments)

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from bot.adapters.base import Cursor, ParseResult, parse_time
+from bot.adapters.base import Cursor, ParseResult, normalized_input, parse_time
 from bot.trace import RunType, Runtime, Session, Span, Status, Tokens, hash_tool_input
 
 _PREFIX = "opencode:"
@@ -328,15 +328,8 @@ def _tool_status(status: Any, meta: dict[str, Any]) -> tuple[Status, str | None]
 
 
 def _normalized_input(tool: str, args: dict[str, Any]) -> str:
-    """The command for shells, the path for file tools, else canonical JSON (only ever hashed)."""
     name = tool.lower()
-    if name in _SHELL_TOOLS and isinstance(args.get("command"), str):
-        return args["command"]
-    if name in _FILE_TOOLS:
-        for key in _FILE_KEYS:
-            if isinstance(args.get(key), str):
-                return args[key]
-    return orjson.dumps(args, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    return normalized_input(args, shell=name in _SHELL_TOOLS, file_tool=name in _FILE_TOOLS, file_keys=_FILE_KEYS)
 
 
 def _dict(value: Any) -> dict[str, Any]:
