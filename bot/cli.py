@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.settings import Settings
+from bot.settings import InvalidSetting, Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args, Settings.from_env()) or 0)
-    except UsageError as exc:
+    except (UsageError, InvalidSetting) as exc:
         print(f"agentspend: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

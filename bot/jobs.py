@@ -33,7 +33,7 @@ KEEP_DONE_DELIVERIES = timedelta(days=30)
 async def process_deliveries(svc: Services, limit: int = 50) -> int:
     """Run the handler of every due delivery; returns how many were handled."""
     async with session_scope(svc.engine) as db:
-        claimed = await deliveries.claim_due(db, limit)
+        claimed = await deliveries.claim_due(db, limit, svc.settings.lease)
     for delivery in claimed:
         await _process(svc, delivery)
     return len(claimed)
@@ -63,11 +63,12 @@ async def _failed(svc: Services, delivery: deliveries.Claimed, error: str, final
 async def refresh_dirty(svc: Services, limit: int = 20) -> int:
     """Refresh every due dirty pull request; returns how many were refreshed."""
     async with session_scope(svc.engine) as db:
-        claimed = await pulls.claim_dirty(db, limit)
+        claimed = await pulls.claim_dirty(db, limit, svc.settings.lease)
     for pull_id in claimed:
-        retry_after = None
+        retry_after: timedelta | None = timedelta(0)  # cancelled half-way (shutdown): again, at once
         try:
             await refresh_pull_request(svc, pull_id)
+            retry_after = None
         except RetryLater as exc:
             retry_after = timedelta(seconds=max(exc.retry_after, 1))
             log.warning("refresh of pull %s postponed %ss: GitHub rate limit", pull_id, int(exc.retry_after))
@@ -75,9 +76,13 @@ async def refresh_dirty(svc: Services, limit: int = 20) -> int:
             retry_after = REFRESH_RETRY
             log.exception("refresh of pull %s failed; retrying in %s", pull_id, REFRESH_RETRY)
         finally:
-            async with session_scope(svc.engine) as db:
-                await pulls.release(db, pull_id, retry_after)
+            await asyncio.shield(_release(svc, pull_id, retry_after))
     return len(claimed)
+
+
+async def _release(svc: Services, pull_id: int, retry_after: timedelta | None) -> None:
+    async with session_scope(svc.engine) as db:
+        await pulls.release(db, pull_id, retry_after)
 
 
 async def drain(svc: Services, patience: timedelta = timedelta(seconds=5)) -> tuple[int, int]:

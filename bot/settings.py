@@ -8,9 +8,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./agentspend.db"
+
+
+class InvalidSetting(ValueError):
+    """An environment variable with a value we cannot use; the message names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,11 @@ class Settings:
     dry_run: bool = False
     """Record GitHub writes instead of sending them (`AGENTSPEND_DRY_RUN=1`)."""
 
+    lease: timedelta = timedelta(minutes=2)
+    """How long a worker holds a claimed delivery or refresh (`AGENTSPEND_LEASE_SECONDS`). Work
+    of a worker that died is picked up by another once its lease runs out, so keep it above the
+    longest refresh (a few seconds, more under GitHub retries)."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -48,6 +58,7 @@ class Settings:
             webhook_secrets=tuple(s.strip() for s in env.get("GITHUB_WEBHOOK_SECRET", "").split(",") if s.strip()),
             github_api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
             dry_run=env.get("AGENTSPEND_DRY_RUN", "").strip().lower() in {"1", "true", "yes", "on"},
+            lease=timedelta(seconds=_positive(env, "AGENTSPEND_LEASE_SECONDS", 120.0)),
         )
 
 
@@ -56,3 +67,16 @@ def _private_key(env: Mapping[str, str]) -> str | None:
         return env["GITHUB_APP_PRIVATE_KEY"]
     path = env.get("GITHUB_APP_PRIVATE_KEY_PATH")
     return Path(path).read_text() if path else None
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidSetting(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise InvalidSetting(f"{name} must be positive, not {raw!r}")
+    return value

@@ -99,6 +99,14 @@ def _pull_request(action: str, head: str = HEAD, **changes: object) -> dict:
 
 @pytest.fixture
 async def loop(database_url: str, fake_github: FakeGitHub) -> AsyncIterator[Loop]:
+    async with loop_on(database_url, fake_github) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def loop_on(database_url: str, fake_github: FakeGitHub, **settings: object) -> AsyncIterator[Loop]:
+    """The service (without its worker) on a migrated database, the fake GitHub seeded with
+    Hello-World's pull request #2 and its budget, and an ingest token for its owner."""
     pr = fake_github.seed_hello_world(commits=[
         Commit("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "Start", date="2019-05-15T14:00:00Z"),
         Commit(HEAD, f"Update README\n\nAgent-Session: {TRAILER_SESSION}\n", date="2019-05-15T15:10:00Z"),
@@ -106,11 +114,11 @@ async def loop(database_url: str, fake_github: FakeGitHub) -> AsyncIterator[Loop
     assert pr.head_sha == HEAD and pr.base_ref == "master"
     fake_github.add_file(REPO, ".github/agentspend.yml", BUDGET, ref="master")
     fake_github.add_file(REPO, ".github/agentspend.yml", "version: 1\nbudget:\n  pr: 1000\n", ref="changes")
-    settings = Settings(
+    config = Settings(
         database_url=database_url, webhook_secrets=(SECRET,), github_app_id=str(fake_github.app.id),
-        github_private_key=private_key_pem(), github_api_url=fake_github.url,
+        github_private_key=private_key_pem(), github_api_url=fake_github.url, **settings,
     )
-    app = create_app(settings, run_worker=False)
+    app = create_app(config, run_worker=False)
     async with _serving(app) as client:
         async with session_scope(app.state.services.engine) as db:
             await tokens.ensure_installation(db, 1, "codertocat")

@@ -16,7 +16,7 @@ from bot.db.models import Delivery
 from bot.db.queries import insert_for
 
 MAX_ATTEMPTS = 5
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=2)
 """A claimed delivery is invisible to other workers this long; a crashed worker's claim expires."""
 _TABLE = Delivery.__table__
 
@@ -40,7 +40,7 @@ async def store(db: AsyncSession, delivery_id: str, event: str, action: str | No
     return result.rowcount == 1
 
 
-async def claim_due(db: AsyncSession, limit: int = 50) -> list[Claimed]:
+async def claim_due(db: AsyncSession, limit: int = 50, lease: timedelta = LEASE) -> list[Claimed]:
     """Pending deliveries whose time has come, oldest first, leased to this worker.
 
     On Postgres `SKIP LOCKED` lets several instances drain the table without blocking each
@@ -61,7 +61,7 @@ async def claim_due(db: AsyncSession, limit: int = 50) -> list[Claimed]:
         result = await db.execute(
             sa.update(_TABLE)
             .where(_TABLE.c.id == delivery_id, _TABLE.c.state == "pending", _TABLE.c.next_attempt_at <= now)
-            .values(attempts=_TABLE.c.attempts + 1, next_attempt_at=now + LEASE)
+            .values(attempts=_TABLE.c.attempts + 1, next_attempt_at=now + lease)
         )
         if result.rowcount == 1:
             ids.append(delivery_id)

@@ -19,6 +19,8 @@ from bot.db.models import Approval, Link, PullRequestRow
 DEBOUNCE = timedelta(seconds=2)
 """A burst of events for one pull request within this window becomes one refresh."""
 LEASE = timedelta(minutes=2)
+"""A claimed refresh is reserved this long; a lease that runs out unreleased means the worker
+died mid-refresh, and the pull request is refreshed again."""
 _PRS = PullRequestRow.__table__
 _LINKS = Link.__table__
 _APPROVALS = Approval.__table__
@@ -80,36 +82,39 @@ def by_number(repo: str, number: int) -> Any:
     return sa.and_(_PRS.c.repo == repo.lower(), _PRS.c.number == number)
 
 
-async def claim_dirty(db: AsyncSession, limit: int = 20) -> list[int]:
+async def claim_dirty(db: AsyncSession, limit: int = 20, lease: timedelta = LEASE) -> list[int]:
     """Due dirty pull requests, leased to this worker and marked clean before the refresh starts.
 
     Marking clean first means an event arriving during the refresh makes it dirty again, so
-    nothing that happens mid-refresh is lost.
+    nothing that happens mid-refresh is lost. A lease that ran out without being released is
+    a refresh that died (the process was killed): it is claimed again, dirty or not.
     """
     now = _now()
-    query = (
-        sa.select(_PRS.c.id)
-        .where(
-            _PRS.c.dirty,
-            sa.or_(_PRS.c.refresh_after.is_(None), _PRS.c.refresh_after <= now),
-            sa.or_(_PRS.c.lease_until.is_(None), _PRS.c.lease_until <= now),
-        )
-        .order_by(_PRS.c.dirty_since)
-        .limit(limit)
-    )
+    claimable = sa.or_(_due_and_free(now), _abandoned(now))
+    query = sa.select(_PRS.c.id).where(claimable).order_by(_PRS.c.dirty_since).limit(limit)
     if db.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = [int(i) for i in (await db.execute(query)).scalars()]
     claimed = []
     for pull_id in ids:
         result = await db.execute(
-            sa.update(_PRS)
-            .where(_PRS.c.id == pull_id, _PRS.c.dirty, sa.or_(_PRS.c.lease_until.is_(None), _PRS.c.lease_until <= now))
-            .values(dirty=False, lease_until=now + LEASE)
+            sa.update(_PRS).where(_PRS.c.id == pull_id, claimable).values(dirty=False, lease_until=now + lease)
         )
         if result.rowcount == 1:
             claimed.append(pull_id)
     return claimed
+
+
+def _due_and_free(now: datetime) -> Any:
+    return sa.and_(
+        _PRS.c.dirty,
+        sa.or_(_PRS.c.refresh_after.is_(None), _PRS.c.refresh_after <= now),
+        sa.or_(_PRS.c.lease_until.is_(None), _PRS.c.lease_until <= now),
+    )
+
+
+def _abandoned(now: datetime) -> Any:
+    return sa.and_(_PRS.c.lease_until.is_not(None), _PRS.c.lease_until <= now)
 
 
 async def next_refresh_at(db: AsyncSession) -> datetime | None:

@@ -10,6 +10,7 @@ import logging
 
 import orjson
 from litestar import Request, Response, post
+from sqlalchemy.exc import DBAPIError
 
 from bot.db import deliveries
 from bot.db.engine import session_scope
@@ -37,8 +38,13 @@ async def github_webhook(request: Request) -> Response:
     except orjson.JSONDecodeError:
         return Response({"message": "body is not JSON"}, status_code=400)
     action, installation_id = _routing(payload)
-    async with session_scope(svc.engine) as db:
-        new = await deliveries.store(db, delivery_id[:100], event[:100], action, installation_id, body)
+    try:
+        async with session_scope(svc.engine) as db:
+            new = await deliveries.store(db, delivery_id[:100], event[:100], action, installation_id, body)
+    except (OSError, DBAPIError) as exc:
+        # Not stored, so not acknowledged: GitHub shows the delivery as failed and it can be redelivered.
+        log.error("webhook %s not stored: database unavailable (%s)", delivery_id, type(exc).__name__)
+        return Response({"message": "storage unavailable; redeliver later"}, status_code=503)
     if not new:
         log.info("webhook %s (%s) already stored: redelivery ignored", delivery_id, event)
         return Response({"message": "already received"}, status_code=200)
