@@ -114,10 +114,10 @@ async def loop_on(database_url: str, fake_github: FakeGitHub, **settings: object
     assert pr.head_sha == HEAD and pr.base_ref == "master"
     fake_github.add_file(REPO, ".github/agentspend.yml", BUDGET, ref="master")
     fake_github.add_file(REPO, ".github/agentspend.yml", "version: 1\nbudget:\n  pr: 1000\n", ref="changes")
-    config = Settings(
-        database_url=database_url, webhook_secrets=(SECRET,), github_app_id=str(fake_github.app.id),
-        github_private_key=private_key_pem(), github_api_url=fake_github.url, **settings,
-    )
+    config = Settings(**{
+        "database_url": database_url, "webhook_secrets": (SECRET,), "github_app_id": str(fake_github.app.id),
+        "github_private_key": private_key_pem(), "github_api_url": fake_github.url, **settings,
+    })
     app = create_app(config, run_worker=False)
     async with _serving(app) as client:
         async with session_scope(app.state.services.engine) as db:
