@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -222,7 +223,7 @@ _VALUES = st.recursive(
     | st.dictionaries(st.sampled_from(_NAMES) | st.text(max_size=8) | st.integers(), children, max_size=5),
     max_leaves=20,
 )
-_FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_FUZZ = settings(max_examples=int(os.environ.get("AGENTSPEND_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _check_never_raises(text: str) -> None:

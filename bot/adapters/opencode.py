@@ -410,7 +410,8 @@ def _read_storage(root: Path, cursors: Mapping[str, Cursor]) -> ParseResult:
             if parts:
                 collector.skipped["orphan_part"] += len(parts)
             continue
-        collector.add_message(info, parts, versions.get(info.get("sessionID")))
+        sid = info.get("sessionID")
+        collector.add_message(info, parts, versions.get(sid) if isinstance(sid, str) else None)
     return collector.result(out)
 
 
