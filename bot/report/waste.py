@@ -355,15 +355,17 @@ def subagent_fanout(timeline: Timeline, context: Context) -> list[Finding]:
     excess = max(over_at_once, over_total)
     if excess <= 0:
         return []
-    involved = handoffs if over_total >= over_at_once else peak
+    by_total = over_total >= over_at_once
+    involved = handoffs if by_total else peak
     costs = [context.session_cost.get(s.child_session_key or "", 0.0) for s in involved]
-    names = Counter(context.agent_names.get(s.child_session_key or "") or s.tool_name or s.name for s in peak)
+    names = Counter(context.agent_names.get(s.child_session_key or "") or s.tool_name or s.name for s in involved)
     kinds = ", ".join(f"{count} {name}" for name, count in sorted(names.items(), key=lambda kv: (-kv[1], kv[0])))
-    limits = [f"{limit} {where}" for limit, where in ((at_once_limit, "at once"), (total_limit, "per session")) if limit]
-    evidence = (
-        f"{len(peak)} subagents at once ({kinds}), {len(handoffs)} in the session (limit {' and '.join(limits)}); "
-        f"the avoidable part is the {'cheapest' if excess == 1 else f'{excess} cheapest'} of them"
-    )
+    if by_total:
+        head = f"{len(handoffs)} subagents in the session ({kinds}; limit {total_limit}), at most {len(peak)} at once"
+    else:
+        head = f"{len(peak)} subagents at once ({kinds}; limit {at_once_limit}), {len(handoffs)} in the session"
+    cheapest = "cheapest" if excess == 1 else f"{excess} cheapest"
+    evidence = f"{head}; the avoidable part is the {cheapest} of them"
     fix = ("Fan out to fewer subagents, each with its own scope: every subagent rebuilds its context, and "
            "parallel ones often explore the same files. Let one explore and pass its findings on.")
     return [_finding("subagent_fanout", timeline, involved, sum(costs), sum(sorted(costs)[:excess]), evidence, fix)]
@@ -464,10 +466,11 @@ def _long_context_finding(timeline: Timeline, model: str, group: list[tuple[Span
     largest = max(_prompt(call.tokens) for call, _ in group)
     cost = sum(call.cost_usd or 0.0 for call, _ in group)
     premium = sum(min(billed.cost_usd - billed.base_cost_usd, call.cost_usd or 0.0) for call, billed in group)
-    evidence = (
-        f"{len(group)} call{'s' if len(group) != 1 else ''} on `{model}` had prompts over {_k(threshold)} tokens "
-        f"(largest {_k(largest)}), so each was billed at the long-context rate in full"
-    )
+    if len(group) == 1:
+        evidence = f"1 call on `{model}` had a prompt of {_k(largest)} tokens, over {_k(threshold)}"
+    else:
+        evidence = f"{len(group)} calls on `{model}` had prompts over {_k(threshold)} tokens (largest {_k(largest)})"
+    evidence += ", which bills the whole request at the long-context rate"
     fix = (f"Compact or start a fresh session before the context passes {_k(threshold)} tokens: above it the "
            "whole request, output included, costs the premium rate.")
     return _finding("long_context_premium", timeline, [c for c, _ in group], cost, premium, evidence, fix)
