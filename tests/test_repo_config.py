@@ -56,7 +56,7 @@ def test_defaults() -> None:
     waste = config.waste
     assert (waste.retry_loop, waste.repeated_read, waste.subagent_fanout, waste.subagent_total) == (3, 5, 5, 10)
     assert (waste.model_overkill, waste.context_growth, waste.long_context_premium) == (800, 100_000, 1)
-    assert (waste.runaway_minutes, waste.runaway_idle_minutes, waste.runaway_usd) == (240, 60, None)
+    assert (waste.runaway_minutes, waste.runaway_idle_minutes, waste.runaway_usd) == (480, 60, None)
     assert waste.min_avoidable_usd == 0.01
 
 

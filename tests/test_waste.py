@@ -309,13 +309,15 @@ def test_long_context_premium_near_misses() -> None:
 
 
 def test_runaway_by_active_time() -> None:
-    every_ten_minutes = [Call(after=timedelta(minutes=10))] * 31  # five hours
+    every_ten_minutes = [Call(after=timedelta(minutes=10))] * 55  # nine hours
     session = trace(*every_ten_minutes)
     [found] = findings(session)
     assert found.kind == "runaway_session"
-    assert found.span_ids == tuple(f"claude-code:s1:c{n}" for n in range(25, 31))  # after the 4-hour mark
-    assert found.avoidable_usd == pytest.approx(calls_cost(session, *range(25, 31)))
-    assert found.evidence == "still running after 4h00m of activity: 6 of its 31 model calls came after that point"
+    assert found.span_ids == tuple(f"claude-code:s1:c{n}" for n in range(49, 55))  # after the 8-hour mark
+    assert found.avoidable_usd == pytest.approx(calls_cost(session, *range(49, 55)))
+    assert found.evidence == "still running after 8h00m of activity: 6 of its 55 model calls came after that point"
+    [shorter] = findings(trace(*every_ten_minutes[:31]), runaway_minutes=240)
+    assert shorter.span_ids == tuple(f"claude-code:s1:c{n}" for n in range(25, 31))
 
 
 def test_runaway_by_cost_when_asked() -> None:
@@ -342,7 +344,7 @@ def test_runaway_near_misses() -> None:
     assert findings(trace(long_test_run, Call(tokens=cold, after=timedelta(hours=3)))) == []  # busy, not idle
     ten_minutes = Call(after=timedelta(minutes=10))
     with_lunch = [ten_minutes] * 13 + [Call(after=timedelta(hours=2))] + [ten_minutes] * 11
-    assert findings(trace(*with_lunch)) == []  # 5h50m of wall clock, 3h50m active, resumed warm
+    assert findings(trace(*with_lunch), runaway_minutes=240) == []  # 5h50m of wall clock, 3h50m active
 
 
 # --- all detectors together ----------------------------------------------------------------------------

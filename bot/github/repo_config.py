@@ -171,8 +171,9 @@ class Waste(_Section):
     long_context_premium: _Limit = 1
     """Calls over their model's long-context threshold (billed at the higher rate in full) in a session."""
 
-    runaway_minutes: _Minutes = 240
-    """A session active for longer than this (breaks of `runaway_idle_minutes` or more not counted)."""
+    runaway_minutes: _Minutes = 480
+    """A session active for longer than this (breaks of `runaway_idle_minutes` or more not counted):
+    a working day without an hour's break is an agent left running, not a person at work."""
 
     runaway_usd: Annotated[_Number | None, BeforeValidator(_off)] = None
     """A session costing more than this is a runaway; off by default, as `budget.session` lists those."""

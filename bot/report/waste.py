@@ -108,7 +108,7 @@ class Finding:
         }
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Timeline:
     """One session's spans in time order, with the cost each is charged (see the module docstring)."""
 
@@ -116,9 +116,16 @@ class Timeline:
     spans: list[Span]
     at: dict[str, datetime | None]
     """Each span's start; a span the log gave no time takes the time of the span before it."""
-    emitted: dict[str, list[Span]] = field(default_factory=dict)
+    emitted: dict[str, list[Span]]
     """Tool calls and subagent hand-offs by the id of the model call that emitted them."""
-    _cost: dict[str, float] = field(default_factory=dict)
+    calls: list[Span]
+    """The priced model calls: only they can weigh a finding."""
+    tools: list[Span]
+    cost_of: dict[str, float]
+    """Each priced model call's cost by span id."""
+    idle: dict[str, timedelta]
+    """For each model call, the time since the session's previous activity ended (tool runs and
+    subagents included, so waiting on a long test run or a subagent is not idling)."""
 
     @classmethod
     def of(cls, session: Session) -> Timeline:
@@ -133,37 +140,29 @@ class Timeline:
         for span in spans:
             if span.run_type in (RunType.TOOL, RunType.SUBAGENT) and span.parent_id:
                 emitted[span.parent_id].append(span)
-        return cls(session, spans, at, dict(emitted))
-
-    @property
-    def calls(self) -> list[Span]:
-        """The priced model calls: only they can weigh a finding."""
-        return [s for s in self.spans if s.run_type is RunType.LLM and s.tokens is not None and s.cost_usd is not None]
-
-    @property
-    def tools(self) -> list[Span]:
-        return [s for s in self.spans if s.run_type is RunType.TOOL]
+        calls = [s for s in spans if s.run_type is RunType.LLM and s.tokens is not None and s.cost_usd is not None]
+        tools = [s for s in spans if s.run_type is RunType.TOOL]
+        cost_of = {c.span_id: c.cost_usd or 0.0 for c in calls}
+        return cls(session, spans, at, dict(emitted), calls, tools, cost_of, _idle_before(spans, at))
 
     def share(self, span: Span) -> float:
         """A tool call's even share of the model call that emitted it; 0 when that call is unpriced."""
-        if not self._cost:
-            self._cost = {s.span_id: s.cost_usd for s in self.spans if s.run_type is RunType.LLM and s.cost_usd}
-        siblings = self.emitted.get(span.parent_id or "", ())
-        return self._cost.get(span.parent_id or "", 0.0) / len(siblings) if siblings else 0.0
+        caller = span.parent_id or ""
+        return self.cost_of.get(caller, 0.0) / len(self.emitted[caller]) if caller in self.emitted else 0.0
 
-    def idle_before(self) -> dict[str, timedelta]:
-        """For each model call, the time since the session's previous activity ended (tool runs and
-        subagents included, so waiting on a long test run or a subagent is not idling)."""
-        gaps, busy_until = {}, None
-        for span in self.spans:
-            start = self.at[span.span_id]
-            if start is None:
-                continue
-            if span.run_type is RunType.LLM and busy_until is not None:
-                gaps[span.span_id] = max(start - busy_until, timedelta(0))
-            end = start + timedelta(milliseconds=span.duration_ms or 0)
-            busy_until = end if busy_until is None else max(busy_until, end)
-        return gaps
+
+
+def _idle_before(spans: list[Span], at: dict[str, datetime | None]) -> dict[str, timedelta]:
+    gaps, busy_until = {}, None
+    for span in spans:
+        start = at[span.span_id]
+        if start is None:
+            continue
+        if span.run_type is RunType.LLM and busy_until is not None:
+            gaps[span.span_id] = max(start - busy_until, timedelta(0))
+        end = start + timedelta(milliseconds=span.duration_ms) if span.duration_ms else start
+        busy_until = end if busy_until is None or end > busy_until else busy_until
+    return gaps
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +205,7 @@ def thresholds(config: RepoConfig | ConfigError, where: str) -> tuple[Waste, str
 
 def _finding(kind: str, timeline: Timeline, spans: Iterable[Span], cost: float, avoidable: float,
              evidence: str, fix: str) -> Finding:
-    """Rounding and clamping in one place, so no finding claims more than its spans cost."""
+    """Clamped in one place, so no finding claims more than its spans cost, or less than nothing."""
     cost = max(cost, 0.0)
     avoidable = min(max(avoidable, 0.0), cost)
     return Finding(kind, timeline.session.key, tuple(s.span_id for s in spans), cost, avoidable, evidence, fix)
@@ -396,7 +395,7 @@ def context_growth(timeline: Timeline, context: Context) -> list[Finding]:
     limit = context.thresholds.context_growth
     if limit is None:
         return []
-    idle = timeline.idle_before()
+    idle = timeline.idle
     calls, previous, large = timeline.calls, {}, []
     for before, call in zip(calls, calls[1:]):
         previous[call.span_id] = before
@@ -488,7 +487,7 @@ def runaway_session(timeline: Timeline, context: Context) -> list[Finding]:
     The cost limit, `runaway_usd`, is off by default: `budget.session` already lists the sessions
     over a per-session budget, and this must not say it twice."""
     idle_limit = context.thresholds.runaway_idle_minutes
-    idle = timeline.idle_before()
+    idle = timeline.idle
     breaks = {k for k, gap in idle.items() if idle_limit is not None and gap >= timedelta(minutes=idle_limit)}
     found = []
     long_run = _long_run(timeline, context, idle, breaks)
