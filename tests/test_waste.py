@@ -523,3 +523,13 @@ def test_a_check_summary_with_too_many_findings_stays_under_the_limit() -> None:
     summary = render.check_output(report, verdict).summary
     assert len(summary) <= render.CHECK_SUMMARY_LIMIT
     assert summary.rstrip().endswith("</sub>") and "more in the JSON report (too many to list here)" in summary
+
+
+def test_overlapping_findings_never_add_up_to_more_than_was_spent() -> None:
+    """A retry loop after a session passed its runaway limit is claimed by both findings."""
+    session = trace(*[bash("pytest")] * 6)
+    report = build.build([session], "test prices")
+    report.findings = findings(session, runaway_usd=0.001)
+    assert {f.kind for f in report.findings} == {"runaway_session", "retry_loop"}
+    assert sum(f.avoidable_usd for f in report.findings) > report.total.cost_usd
+    assert report.avoidable_usd == report.total.cost_usd

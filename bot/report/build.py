@@ -110,7 +110,9 @@ class Report:
 
     @property
     def avoidable_usd(self) -> float:
-        return sum(f.avoidable_usd for f in self.findings)
+        """The findings' avoidable cost together. Findings can overlap (a retry loop inside a
+        runaway session's last hours), so the sum is capped at what was spent."""
+        return min(sum(f.avoidable_usd for f in self.findings), self.total.cost_usd)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -13,9 +13,9 @@ less than `min_avoidable_usd` are dropped: a fraction of a cent is noise, not be
 whose calls could not be priced is worth nothing here, so it is dropped too (the report counts
 those tokens as unpriced).
 
-Which tools read and which edit a file comes from the runtimes' own tool names (docs/agent-formats.md):
-a read and an edit of one file hash the same (the path), so "no edit in between" can be checked
-from hashes alone. Codex reads files through shell commands, so it has no repeated reads here.
+Which tools read and which edit a file is known by the runtimes' own tool names (the tools each
+adapter hashes by path): a read and an edit of one file hash the same, so "no edit in between" is
+checked from hashes alone. Codex reads files through shell commands, so it has no repeated reads.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -224,16 +224,14 @@ def retry_loop(timeline: Timeline, context: Context) -> list[Finding]:
     runs: dict[tuple[str, str], list[Span]] = {}
     loops: list[list[Span]] = []
     for span in timeline.tools:
-        if span.tool_input_hash is None:
-            continue
-        key = (span.tool_name or span.name, span.tool_input_hash)
-        if span.status is Status.ERROR and span.error_kind not in HUMAN_STOPS:
-            runs.setdefault(key, []).append(span)
-            continue
-        loops.append(runs.pop(key, []))
+        key = (span.tool_name or span.name, span.tool_input_hash or "")
         if span.status is Status.OK and key[0] in EDIT_TOOLS:
             loops.extend(runs.values())
             runs.clear()
+        elif span.status is Status.ERROR and span.error_kind not in HUMAN_STOPS and span.tool_input_hash:
+            runs.setdefault(key, []).append(span)
+        else:
+            loops.append(runs.pop(key, []))
     loops.extend(runs.values())
     return [_retry_finding(timeline, run) for run in loops if len(run) >= limit]
 
