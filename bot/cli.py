@@ -127,26 +127,49 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"{path} is not inside a git repository; pass --all for every session on this machine")
     cache_dir = None if args.no_cache else offline.default_cache_dir(env)
     prices_stamp = _stamp(settings.prices_path)
-    key = offline.fingerprint(env, home, (scope, args.format, prices_stamp)) if cache_dir else ""
+    config_text = _local_config(scope.worktree)
+    extra = (scope, args.format, prices_stamp, WASTE_VERSION, config_text)
+    key = offline.fingerprint(env, home, extra) if cache_dir else ""
     if cache_dir and (text := offline.cached_output(cache_dir, key)) is not None:
         sys.stdout.write(text)
         return 0
-    text = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format)
+    text = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format, config_text)
     if cache_dir:
         offline.store_output(cache_dir, key, text)
     sys.stdout.write(text)
     return 0
 
 
-def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str) -> str:
-    from bot.report import build, render
+WASTE_VERSION = "waste-1"
+"""Part of the offline output cache key: a rendering cached before the findings changed is stale."""
+
+
+def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str, config_text: str | None) -> str:
+    from bot.github import repo_config
+    from bot.report import build, render, waste
 
     sessions, skipped = loaded
     kept = build.keep_sessions(sessions, scope.keeps)
     prices = _price_book(settings)
     prices.price_sessions(kept)
     report = build.build(kept, prices.source, dict(skipped))
+    thresholds, report.waste_thresholds = waste.thresholds(repo_config.parse(config_text), "in this checkout")
+    report.findings = waste.find(kept, thresholds, prices)
     return render.as_json(report) if fmt == "json" else render.comment(report, scope=scope.describe())
+
+
+LOCAL_CONFIG = ".github/agentspend.yml"
+"""`repo_config.CONFIG_PATH`, spelled out: importing that module (pydantic) would slow the cached path."""
+
+
+def _local_config(worktree: Path | None) -> str | None:
+    """The checkout's own `.github/agentspend.yml` (its `waste:` thresholds apply offline), if any."""
+    if worktree is None:
+        return None
+    try:
+        return (worktree / LOCAL_CONFIG).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
 
 
 def _price_book(settings: Settings):  # noqa: ANN202 (PriceBook import is lazy on purpose)

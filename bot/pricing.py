@@ -199,6 +199,15 @@ class _Rates:
             + reasoning * reasoning_rate
         ) / 1e6 + self.per_call
 
+    def tier_start(self, t: Tokens) -> int:
+        """The prompt size above which the band pricing `t` applies; -1 for the base band."""
+        prompt = t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h
+        return next(above for above, _ in self.bands if prompt > above)
+
+    def base_cost(self, t: Tokens) -> float:
+        """What `t` would cost at the base band, whatever its prompt size."""
+        return _Rates(self.bands[-1:], self.per_call).cost(t)
+
 
 def _band(
     inp: float, out: float, read: float | None, write: float | None, write_1h: float | None, reasoning: float | None
@@ -305,6 +314,18 @@ class _Resolution:
         return (rates, _LIBRARY_REF) if rates is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class LongContext:
+    """A call whose prompt passed its model's long-context threshold, so every token of it,
+    output included, was billed at the higher tier's rates."""
+
+    threshold: int
+    """The prompt size (tokens, cache included) the tier starts above."""
+    cost_usd: float
+    base_cost_usd: float
+    """What the same tokens cost at the model's base rates."""
+
+
 class PriceBook:
     """Prices model calls. Build it once and reuse it: it remembers every lookup it makes."""
 
@@ -348,10 +369,33 @@ class PriceBook:
                     unpriced[span.model or UNKNOWN_MODEL] += span.tokens.total
         return unpriced
 
+    def reprice(
+        self, span: Span, at: datetime | None, *, model: str | None = None, tokens: Tokens | None = None
+    ) -> float | None:
+        """What the same call would have cost as `model` (of the call's provider) or with other
+        `tokens`, at the price in force at `at`: waste findings weigh what a change would save.
+        None when that cannot be priced, so an estimate is never made against $0."""
+        usage = span.tokens if tokens is None else tokens
+        if usage is None:
+            return None
+        found = self._lookup(model or span.model, span.provider, at)
+        return None if found is None else found[0].cost(usage)
+
+    def long_context(self, span: Span, at: datetime | None) -> LongContext | None:
+        """How a call billed at a long-context tier was billed: None for a call at the base rate."""
+        found = self._lookup(span.model, span.provider, at) if span.tokens is not None else None
+        if found is None or span.tokens is None:
+            return None
+        rates = found[0]
+        start = rates.tier_start(span.tokens)
+        return None if start < 0 else LongContext(start, rates.cost(span.tokens), rates.base_cost(span.tokens))
+
+    def _lookup(self, model: str | None, provider: str | None, at: datetime | None) -> tuple[_Rates, str] | None:
+        resolution = self._resolutions.get((model, provider)) or self._resolve(model, provider)
+        return resolution.rates_at(at or datetime.now(UTC))
+
     def _price(self, span: Span, at: datetime | None) -> bool:
-        key = (span.model, span.provider)
-        resolution = self._resolutions.get(key) or self._resolve(*key)
-        found = resolution.rates_at(at or datetime.now(UTC))
+        found = self._lookup(span.model, span.provider, at)
         if found is None:
             span.cost_usd = span.price_ref = None
             return False

@@ -17,7 +17,7 @@ from bot.db import pulls, queries
 from bot.db.engine import session_scope
 from bot.github import repo_config
 from bot.github.facts import PullFacts
-from bot.report import budget, build, render
+from bot.report import budget, build, render, waste
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,10 @@ async def refresh_pull_request(svc: Services, pull_id: int) -> str:
     config = repo_config.parse(facts.config_text)
     linked = attribution.link(facts, candidates, others, owner_of=owners.get)
     kept = {link.session_key for link in linked.links}
-    report = build.build([s for s in candidates if s.key in kept], svc.prices.source)
+    sessions = [s for s in candidates if s.key in kept]
+    report = build.build(sessions, svc.prices.source)
+    thresholds, report.waste_thresholds = waste.thresholds(config, "on the base branch")
+    report.findings = waste.find(sessions, thresholds, svc.prices)
     decisions = [await _decide(svc, facts, config, a, report.total.cost_usd) for a in requested]
 
     async with session_scope(svc.engine) as db:

@@ -25,7 +25,7 @@ from bot.db import tokens
 from bot.db.engine import session_scope
 from bot.github.events import sign
 from bot.settings import Settings
-from bot.trace import RunType, Runtime, Session, Span, Tokens
+from bot.trace import RunType, Runtime, Session, Span, Status, Tokens, hash_tool_input
 from bot.wire import to_json
 
 from conftest import FIXTURES
@@ -297,6 +297,30 @@ async def test_token_writes_only_its_owners_repositories(loop: Loop) -> None:
     assert response.status_code == 401
 
 
+async def test_findings_reach_the_comment_the_check_and_the_report_route(loop: Loop) -> None:
+    """The thresholds are the base branch's: there, two identical failures already make a retry loop."""
+    loop.fake.add_file(REPO, ".github/agentspend.yml", BUDGET + "waste:\n  retry_loop: 2\n", ref="master")
+    session = _trailer_session()
+    for call in list(session.spans):
+        session.spans.append(Span(f"{call.span_id}:bash", RunType.TOOL, "Bash", started_at=call.started_at,
+                                  parent_id=call.span_id, status=Status.ERROR, error_kind="is_error",
+                                  tool_name="Bash", tool_input_hash=hash_tool_input("pytest -q")))
+    await loop.upload(session)
+    await loop.send("pull_request", _pull_request("opened"), "d-1")
+    await loop.settle()
+
+    report = (await loop.client.get("/api/v1/repos/codertocat/hello-world/pulls/2/report")).json()
+    [finding] = report["findings"]
+    assert finding["kind"] == "retry_loop" and finding["session"] == TRAILER_SESSION
+    assert finding["span_ids"] == [f"{TRAILER_SESSION}:call{i}:bash" for i in range(2)]
+    assert finding["cost_usd"] == pytest.approx(_cost(5000)) and finding["avoidable_usd"] == pytest.approx(_cost(5000) / 2)
+    assert report["waste_thresholds"] == "`waste:` in `.github/agentspend.yml` on the base branch"
+    [comment] = loop.comments()
+    [check] = loop.checks()
+    for text in (comment.body, check.output["summary"]):
+        assert "**Retry loop**" in text and finding["evidence"] in text and finding["fix"] in text
+
+
 def test_demo_runs_without_credentials(tmp_path: Path) -> None:
     from bot.cli import main
 
@@ -307,6 +331,8 @@ def test_demo_runs_without_credentials(tmp_path: Path) -> None:
     assert f"${report['total_cost_usd']:,.2f}" in comment
     assert check["name"] == "AgentSpend" and check["conclusion"] in {"success", "failure", "neutral"}
     assert {s["runtime"] for s in report["sessions"]} == {"claude-code", "codex"}
+    [loop] = report["findings"]  # the sample's pytest run that fails three times in a row
+    assert loop["kind"] == "retry_loop" and len(loop["span_ids"]) == 3 and loop["evidence"] in comment
 
 
 async def test_check_run_button_approves_only_for_permitted_users(loop: Loop) -> None:

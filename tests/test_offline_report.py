@@ -119,3 +119,38 @@ def test_markdown_matches_json(machine: Path, agent_fixtures: Path, capsys: pyte
     assert "Cost by tool splits each model call" in text
     assert len(text) < 65_536
     assert os.linesep in text
+
+
+SAMPLE_CLAUDE = Path(__file__).resolve().parent.parent / "bot/samples/claude"
+"""The demo's Claude Code session: its pytest run fails three times in a row."""
+
+
+def test_findings_use_the_checkouts_own_waste_thresholds(
+    machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli import LOCAL_CONFIG
+    from bot.github.repo_config import CONFIG_PATH
+
+    assert LOCAL_CONFIG == CONFIG_PATH
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(SAMPLE_CLAUDE))
+    repo = _git_repo(tmp_path / "widgets", "git@github.com:acme/widgets.git", "main")
+    config = repo / ".github/agentspend.yml"
+
+    report = _report(capsys, str(repo), "--all")
+    assert [f["kind"] for f in report["findings"]] == ["retry_loop"]
+    assert report["waste_thresholds"] == "defaults (no `waste:` section in `.github/agentspend.yml` in this checkout)"
+
+    config.parent.mkdir()
+    config.write_text("version: 1\nwaste:\n  retry_loop: 4\n")  # the cached answer must not survive this
+    report = _report(capsys, str(repo), "--all")
+    assert report["findings"] == []
+    assert report["waste_thresholds"] == "`waste:` in `.github/agentspend.yml` in this checkout"
+
+    config.write_text("version: 1\nwaste:\n  retry_loop: many\n")
+    report = _report(capsys, str(repo), "--all")
+    assert [f["kind"] for f in report["findings"]] == ["retry_loop"]
+    assert report["waste_thresholds"].startswith("defaults, as `.github/agentspend.yml` line 3: waste.retry_loop")
+
+    assert main(["report", str(repo), "--all"]) == 0
+    text = capsys.readouterr().out
+    assert "**Retry loop**" in text and "…and" not in text and "Waste thresholds: defaults, as" in text

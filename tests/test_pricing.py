@@ -476,3 +476,36 @@ def test_arithmetic_matches_genai_prices(provider_id: str) -> None:
             assert ours == pytest.approx(theirs, rel=1e-9), (model_id, prompt)
             checked += 1
     assert checked > 5
+
+
+# --- what waste findings ask: the same call priced otherwise ------------------------------------
+
+
+def test_reprice_as_another_model_of_the_provider() -> None:
+    span = _priced("claude-opus-4-1-20250805", Tokens(input=1000, output=100, cache_read=10_000), "anthropic")
+    book = PriceBook.load(None)
+    assert span.cost_usd == pytest.approx((1000 * 15 + 100 * 75 + 10_000 * 1.5) / 1e6, rel=REL)
+    sonnet = book.reprice(span, T0, model="claude-sonnet-4-5")
+    assert sonnet == pytest.approx((1000 * 3 + 100 * 15 + 10_000 * 0.3) / 1e6, rel=REL)
+    assert span.model == "claude-opus-4-1-20250805" and span.cost_usd > sonnet  # the span is left alone
+
+
+def test_reprice_with_other_tokens_and_never_against_zero() -> None:
+    span = _priced("claude-sonnet-4-5", Tokens(input=10, cache_write_5m=100_000), "anthropic")
+    book = PriceBook.load(None)
+    as_hit = book.reprice(span, T0, tokens=Tokens(input=10, cache_read=100_000))
+    assert as_hit == pytest.approx((10 * 3 + 100_000 * 0.3) / 1e6, rel=REL)
+    assert book.reprice(span, T0, model="no-such-model-anywhere") is None
+    assert book.reprice(_call("claude-sonnet-4-5", None), T0) is None  # usage unknown
+
+
+def test_long_context_says_how_a_call_over_the_threshold_was_billed() -> None:
+    book = PriceBook.load(None)
+    long = _priced("claude-sonnet-4-5", Tokens(input=250_000, output=1000), "anthropic")
+    billed = book.long_context(long, T0)
+    assert billed is not None and billed.threshold == 200_000
+    assert billed.cost_usd == pytest.approx(long.cost_usd, rel=REL)
+    assert billed.cost_usd == pytest.approx((250_000 * 6 + 1000 * 22.5) / 1e6, rel=REL)
+    assert billed.base_cost_usd == pytest.approx((250_000 * 3 + 1000 * 15) / 1e6, rel=REL)
+    assert book.long_context(_priced("claude-sonnet-4-5", Tokens(input=199_000), "anthropic"), T0) is None
+    assert book.long_context(_priced("claude-opus-4-1", Tokens(input=250_000), "anthropic"), T0) is None

@@ -55,8 +55,10 @@ def test_defaults() -> None:
     assert (config.budget.pr, config.budget.session, config.budget.warn) == (None, None, 0.8)
     assert (config.check.fail_on_exceeded, config.check.fail_on, config.check.mode) == (True, "pr", "enforce")
     waste = config.waste
-    assert (waste.retry_loop, waste.repeated_read, waste.subagent_fanout, waste.runaway_minutes) == (3, 5, 5, 240)
-    assert (waste.model_overkill, waste.context_growth, waste.runaway_usd) == (None, None, None)
+    assert (waste.retry_loop, waste.repeated_read, waste.subagent_fanout, waste.subagent_total) == (3, 5, 5, 10)
+    assert (waste.model_overkill, waste.context_growth, waste.long_context_premium) == (800, 100_000, 1)
+    assert (waste.runaway_minutes, waste.runaway_idle_minutes, waste.runaway_usd) == (480, 60, None)
+    assert waste.min_avoidable_usd == 0.01
 
 
 def test_every_key() -> None:
@@ -84,6 +86,19 @@ def test_approvers_are_normalised(text: str, expected: tuple[str, ...]) -> None:
     config = parse(text)
     assert isinstance(config, RepoConfig), config
     assert config.budget.approvers == expected
+
+
+@pytest.mark.parametrize("word", ["false", "off", "no"])
+def test_a_detector_is_turned_off_with_false(word: str) -> None:
+    config = parse(f"waste:\n  retry_loop: {word}\n  runaway_usd: {word}\n  repeated_read: 7\n")
+    assert isinstance(config, RepoConfig), config
+    assert (config.waste.retry_loop, config.waste.runaway_usd, config.waste.repeated_read) == (None, None, 7)
+
+
+def test_a_threshold_left_blank_keeps_its_default() -> None:
+    config = parse("waste:\n  retry_loop:\n  context_growth: 150000\n")
+    assert isinstance(config, RepoConfig), config
+    assert (config.waste.retry_loop, config.waste.context_growth) == (3, 150_000)
 
 
 def test_sections_left_empty_mean_defaults() -> None:
@@ -134,6 +149,9 @@ BROKEN = {
     "fail_on_session_without_session_budget": "budget:\n  pr: 20\ncheck:\n  fail_on: session\n",
     "duplicate_section": "budget:\n  pr: 20\ncheck:\n  mode: warn\nbudget:\n  session: 8\n",
     "several_problems": "budget:\n  pr: twenty\n  session: -1\ncheck:\n  mode: loud\n",
+    "waste_retry_loop_of_one": "budget:\n  pr: 20\nwaste:\n  # flag every failure?\n  retry_loop: 1\n",
+    "waste_threshold_as_text": "waste:\n  repeated_read: 5\n  context_growth: 100k\n",
+    "waste_key_typo": "waste:\n  subagent_fan_out: 4\n",
 }
 
 
@@ -157,6 +175,9 @@ def test_config_error_text(name: str, golden: Callable[[str, object], None]) -> 
         ("budget:\n  approvers:\n    - octocat\n    - 42\n", 4, "budget.approvers[1]"),
         ("budget: {pr: 20, warn: 3}\n", 1, "budget.warn"),
         ("message: |\n  two\n  lines\nwaste:\n  retry_loop: 0\n", 5, "waste.retry_loop"),
+        ("waste:\n  retry_loop: 3\n\n  runaway_idle_minutes: 0\n", 4, "waste.runaway_idle_minutes"),
+        ("waste:\n  min_avoidable_usd: -0.5\n", 2, "waste.min_avoidable_usd"),
+        ("waste:\n  long_context_premium: true\n", 2, "waste.long_context_premium"),
         ("check:\n  mode: enforce\n  fail_on_exceeded: maybe\n", 3, "check.fail_on_exceeded"),
         ("budget: 20\n", 1, "budget"),
         ("budget:\n  labels:\n    yes: 5\n", 3, "budget.labels"),  # YAML 1.1 reads `yes` as true
@@ -212,7 +233,8 @@ def test_hostile_input_is_an_error_value(text: str) -> None:
 # --- no input makes parse raise ---------------------------------------------------------------
 
 _NAMES = ["version", "budget", "pr", "session", "warn", "labels", "approvers", "check", "fail_on_exceeded",
-          "fail_on", "mode", "waste", "retry_loop", "repeated_read", "runaway_minutes", "message", "docs_url"]
+          "fail_on", "mode", "waste", "retry_loop", "repeated_read", "runaway_minutes", "message", "docs_url",
+          "model_overkill", "subagent_fanout", "context_growth", "runaway_usd", "min_avoidable_usd"]
 _SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True), st.text(max_size=20),
     st.sampled_from(["enforce", "warn", "pr", "session", "@acme/leads", "octocat", "https://x.y"]),

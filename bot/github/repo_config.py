@@ -23,12 +23,14 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
     Strict,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 from yaml.constructor import SafeConstructor
@@ -127,29 +129,63 @@ class Check(_Section):
     """`warn` reports an overrun as neutral, never failure (for teams trying budgets out)."""
 
 
+def _off(value: object) -> object:
+    """`false` (or YAML's `off`/`no`) turns a detector off; None is how the model says "off"."""
+    return None if value is False else value
+
+
+_Repeats = Annotated[Annotated[int, Strict(), Field(ge=2)] | None, BeforeValidator(_off)]
+_Limit = Annotated[_Count | None, BeforeValidator(_off)]
+_Minutes = Annotated[Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)] | None, BeforeValidator(_off)]
+
+
 class Waste(_Section):
-    """Thresholds of the waste detectors; None leaves a detector at its own default."""
+    """Thresholds of the waste detectors (bot/report/waste.py); `false` turns one off.
 
-    retry_loop: _Count = 3
-    """The same failing tool call this many times."""
+    The defaults are meant to make findings few and specific: each names a behaviour a reviewer
+    would ask about, and a finding worth less than `min_avoidable_usd` is not shown at all.
+    """
 
-    repeated_read: _Count = 5
-    """The same file read this many times without a change in between."""
+    min_avoidable_usd: _Number = 0.01
+    """A finding that would have saved less than this (USD) is noise and is dropped."""
 
-    subagent_fanout: _Count = 5
-    """Subagents started from one turn."""
+    retry_loop: _Repeats = 3
+    """The same tool call with the same input failing this many times in a row."""
 
-    model_overkill: _Number | None = None
-    """Threshold of the expensive-model-on-routine-turns detector."""
+    repeated_read: _Repeats = 5
+    """The same file read this many times with no edit of it in between."""
 
-    context_growth: _Number | None = None
-    """Threshold of the context-growth-without-cache-hits detector."""
+    model_overkill: _Limit = 800
+    """Output tokens (reasoning included) up to which a call is routine; a session on a premium
+    model whose every call is routine, and that has at least five, is a finding."""
 
-    runaway_minutes: Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)] = 240
-    """A session running longer than this is a runaway."""
+    subagent_fanout: _Limit = 5
+    """More subagents than this running at once (or started by one model call)."""
 
-    runaway_usd: _Number | None = None
-    """A session costing more than this is a runaway."""
+    subagent_total: _Limit = 10
+    """More subagents than this in one session."""
+
+    context_growth: _Limit = 100_000
+    """Prompt tokens per call from which a mostly uncached prompt (under half read from cache) is a finding."""
+
+    long_context_premium: _Limit = 1
+    """Calls over their model's long-context threshold (billed at the higher rate in full) in a session."""
+
+    runaway_minutes: _Minutes = 480
+    """A session active for longer than this (breaks of `runaway_idle_minutes` or more not counted):
+    a working day without an hour's break is an agent left running, not a person at work."""
+
+    runaway_usd: Annotated[_Number | None, BeforeValidator(_off)] = None
+    """A session costing more than this is a runaway; off by default, as `budget.session` lists those."""
+
+    runaway_idle_minutes: _Minutes = 60
+    """A break this long expires every prompt cache, so resuming the session pays for its context again."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_default(cls, value: object) -> object:
+        """`retry_loop:` with no value keeps the default (`false` is how to turn a detector off)."""
+        return {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
 
 
 class RepoConfig(_Section):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.report.waste import Finding
 from bot.trace import RunType, Session, Span, Tokens
 
 NO_TOOL = "(no tool)"
@@ -97,12 +98,21 @@ class Report:
     unknown_usage_calls: int
     prices_source: str
     skipped: dict[str, int] = field(default_factory=dict)
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    """Waste findings, most avoidable first (set by the caller from `waste.find`)."""
+    waste_thresholds: str | None = None
+    """Where the findings' thresholds came from, for the reader: the repository's file or the defaults."""
     budget: dict[str, Any] | None = None
 
     @property
     def total_cost_usd(self) -> float:
         return self.total.cost_usd
+
+    @property
+    def avoidable_usd(self) -> float:
+        """The findings' avoidable cost together. Findings can overlap (a retry loop inside a
+        runaway session's last hours), so the sum is capped at what was spent."""
+        return min(sum(f.avoidable_usd for f in self.findings), self.total.cost_usd)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,7 +126,8 @@ class Report:
             "by_tool": [r.as_dict() for r in self.by_tool],
             "by_subagent": [r.as_dict() for r in self.by_subagent],
             "sessions": [s.as_dict() for s in self.sessions],
-            "findings": self.findings,
+            "findings": [f.as_dict() for f in self.findings],
+            "waste_thresholds": self.waste_thresholds,
             "budget": self.budget,
             "prices": self.prices_source,
             "skipped_lines": self.skipped,

@@ -20,6 +20,8 @@ from bot.report.build import Report
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 COMMENT_LIMIT = 65_536
 """GitHub rejects a comment body longer than this (422)."""
+CHECK_SUMMARY_LIMIT = 65_000
+"""GitHub's limit on a check run's summary is 65,535 characters; this leaves room to spare."""
 MAX_TABLE_ROWS = 15
 """Rows shown per breakdown before the rest is cut with a count."""
 
@@ -85,9 +87,19 @@ APPROVE_ACTION = CheckAction(label="Approve overrun", description="Approve this 
 
 def check_output(report: Report, verdict: Verdict, details_url: str | None = None) -> CheckOutput:
     """The check run: conclusion and title from the verdict, the breakdown as the summary."""
-    summary = environment().get_template("check_summary.md.j2").render(report=report, verdict=verdict)
+    summary = _check_summary(report, verdict)
     actions = (APPROVE_ACTION,) if verdict.status == "over" and verdict.conclusion == "failure" else ()
     return CheckOutput(
-        conclusion=verdict.conclusion, title=verdict.title[:255], summary=summary[:65_000],
+        conclusion=verdict.conclusion, title=verdict.title[:255], summary=summary[:CHECK_SUMMARY_LIMIT],
         actions=actions, details_url=details_url,
     )
+
+
+def _check_summary(report: Report, verdict: Verdict) -> str:
+    """The summary lists every finding while they fit GitHub's limit; past it, fewer, with a count."""
+    template, shown = environment().get_template("check_summary.md.j2"), None
+    while True:
+        text = template.render(report=report, verdict=verdict, shown=shown)
+        if len(text) <= CHECK_SUMMARY_LIMIT or shown == 0:
+            return text
+        shown = len(report.findings) // 2 if shown is None else shown // 2
