@@ -355,3 +355,99 @@ def test_shared_telemetry_sample_maps_to_its_sessions(agent_fixtures: Path) -> N
     assert all(s.cost_usd > 0 for s in llm)
     assert next(s for s in child.spans if s.model.startswith("converse/")).cost_usd > 0  # Bedrock id, normalized
     assert not any("Build the analytics loader" in repr(s) for s in sessions.values())  # the prompt is not kept
+
+
+# -- one session, two sources ------------------------------------------------------------------
+
+
+def _native(agent_fixtures: Path) -> tuple[Path, list]:
+    """A real Claude Code transcript (streamed copies, request ids) and its calls as read natively."""
+    from bot.adapters import claude_code
+
+    transcript = agent_fixtures / "claude-code/fasthooks/sample_main_transcript.jsonl"
+    [session] = claude_code.ADAPTER.read(transcript).sessions
+    calls = [s for s in session.spans if s.run_type == "llm"]
+    assert len(calls) == 12 and all(c.request_id for c in calls)
+    return transcript, calls
+
+
+def _as_events(calls: list) -> list[dict[str, object]]:
+    """What Claude Code's telemetry says about the same calls: request id and the final usage."""
+    return [{"model": c.model, "request_id": c.request_id, "input_tokens": c.tokens.input,
+             "output_tokens": c.tokens.output, "cache_read_tokens": c.tokens.cache_read,
+             "cache_creation_tokens": c.tokens.cache_write} for c in calls]
+
+
+@pytest.mark.parametrize("order", ["log-first", "telemetry-first"])
+async def test_one_session_sent_both_ways_counts_once(server: Server, agent_fixtures: Path, tmp_path: Path,
+                                                     order: str) -> None:
+    from bot.ingest import ingest
+    from bot.pricing import PriceBook
+    from bot import adapters
+
+    transcript, calls = _native(agent_fixtures)
+    sid = "c45af7b1-cb7c-4e51-93db-8cbb250a877a"
+    key = f"claude-code:{sid}"
+    prices = PriceBook.load(None)
+
+    async def send_log() -> None:
+        await ingest(server.engine, [(adapters.by_name("claude-code"), transcript)], prices)
+
+    async def send_telemetry() -> None:
+        exporter = OTLPLogExporter(endpoint=f"{server.url}/v1/logs", headers=server.headers())
+        await asyncio.to_thread(_claude_events, exporter, sid, _as_events(calls))
+
+    first, second = (send_log, send_telemetry) if order == "log-first" else (send_telemetry, send_log)
+    await first()
+    alone = (await server.totals())[key]
+    assert alone.cost_usd > 0 and (alone.input, alone.output) == (132, 1480)  # the facts in SOURCES.md
+    await second()
+    both = (await server.totals())[key]
+    assert both.cost_usd == pytest.approx(alone.cost_usd, rel=1e-12)
+    assert (both.input, both.output, both.cache_read, both.cache_write) == (132, 1480, 223265, 8467)
+    assert both.repo == REPO  # the telemetry's resource attributes fill what the transcript lacks
+    async with session_scope(server.engine) as db:
+        llm = (await db.execute(sa.text("select span_id, origin from spans where run_type = 'llm'"))).all()
+    assert len(llm) == 12 and all(r.span_id.startswith("claude-code:msg_") and r.origin == "log" for r in llm)
+    await send_telemetry()  # re-sent: still once
+    assert (await server.totals())[key].cost_usd == pytest.approx(alone.cost_usd, rel=1e-12)
+
+
+def test_one_session_both_ways_offline(agent_fixtures: Path, tmp_path: Path) -> None:
+    """The same merge in the in-memory corpus (`agentspend report`): either file order, either alone."""
+    from bot.adapters import otlp
+    from bot.corpus import merge
+    from bot.pricing import PriceBook
+
+    transcript, calls = _native(agent_fixtures)
+    sid = "c45af7b1-cb7c-4e51-93db-8cbb250a877a"
+    events = _as_events(calls)
+    events[0]["output_tokens"] = int(events[0]["output_tokens"]) + 50  # the log's last copy fell short
+    telemetry = tmp_path / "claude-otel.jsonl"
+    telemetry.write_bytes(b"".join(orjson_line({
+        "_type": "log", "ts": "2026-01-01T00:00:00Z", "scope": "com.anthropic.claude_code", "name": "api_request",
+        "attrs": {"event.name": "api_request", "session.id": sid, **e}, "resource": {"service.name": "claude-code"},
+    }) for e in events))
+    from bot import adapters
+
+    native_result = adapters.by_name("claude-code").read(transcript)
+    prices = PriceBook.load(None)
+
+    def cost(*results: object) -> tuple[float, int]:
+        sessions = merge(results).finish()
+        prices.price_sessions(sessions)
+        [main] = [s for s in sessions if s.key == f"claude-code:{sid}"]
+        llm = [s for s in main.spans if s.run_type == "llm"]
+        return sum(s.cost_usd for s in llm), sum(s.tokens.output for s in llm)
+
+    from_telemetry = cost(otlp.ADAPTER.read(telemetry))
+    assert from_telemetry[1] == 1480 + 50
+    assert cost(native_result, otlp.ADAPTER.read(telemetry)) == pytest.approx(from_telemetry)
+    assert cost(otlp.ADAPTER.read(telemetry), adapters.by_name("claude-code").read(transcript)) == pytest.approx(from_telemetry)
+    assert cost(adapters.by_name("claude-code").read(transcript))[1] == 1480
+
+
+def orjson_line(record: dict) -> bytes:
+    import orjson
+
+    return orjson.dumps(record) + b"\n"
