@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 import uvicorn
@@ -41,10 +42,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from bot import adapters
+from bot.adapters import claude_code, otlp
 from bot.app import create_app
+from bot.corpus import merge
 from bot.db import tokens
 from bot.db.engine import make_engine, session_scope
 from bot.db.queries import session_totals
+from bot.ingest import ingest
+from bot.pricing import PriceBook
 from bot.settings import Settings
 
 REPO = "acme/widgets"
@@ -332,10 +338,6 @@ async def test_partial_success_counts_rejected_records(server: Server) -> None:
 
 def test_shared_telemetry_sample_maps_to_its_sessions(agent_fixtures: Path) -> None:
     """The flattened Claude Code events of the shared fixtures, read as a telemetry file."""
-    from bot.adapters import otlp
-    from bot.corpus import merge
-    from bot.pricing import PriceBook
-
     sample = agent_fixtures / "otel/claude-code/codemie-otel-events.sample.jsonl"
     sessions = {s.key: s for s in merge([otlp.ADAPTER.read(sample)]).finish()}
     assert sorted(sessions) == [
@@ -362,8 +364,6 @@ def test_shared_telemetry_sample_maps_to_its_sessions(agent_fixtures: Path) -> N
 
 def _native(agent_fixtures: Path) -> tuple[Path, list]:
     """A real Claude Code transcript (streamed copies, request ids) and its calls as read natively."""
-    from bot.adapters import claude_code
-
     transcript = agent_fixtures / "claude-code/fasthooks/sample_main_transcript.jsonl"
     [session] = claude_code.ADAPTER.read(transcript).sessions
     calls = [s for s in session.spans if s.run_type == "llm"]
@@ -379,12 +379,7 @@ def _as_events(calls: list) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("order", ["log-first", "telemetry-first"])
-async def test_one_session_sent_both_ways_counts_once(server: Server, agent_fixtures: Path, tmp_path: Path,
-                                                     order: str) -> None:
-    from bot.ingest import ingest
-    from bot.pricing import PriceBook
-    from bot import adapters
-
+async def test_one_session_sent_both_ways_counts_once(server: Server, agent_fixtures: Path, order: str) -> None:
     transcript, calls = _native(agent_fixtures)
     sid = "c45af7b1-cb7c-4e51-93db-8cbb250a877a"
     key = f"claude-code:{sid}"
@@ -415,20 +410,15 @@ async def test_one_session_sent_both_ways_counts_once(server: Server, agent_fixt
 
 def test_one_session_both_ways_offline(agent_fixtures: Path, tmp_path: Path) -> None:
     """The same merge in the in-memory corpus (`agentspend report`): either file order, either alone."""
-    from bot.adapters import otlp
-    from bot.corpus import merge
-    from bot.pricing import PriceBook
-
     transcript, calls = _native(agent_fixtures)
     sid = "c45af7b1-cb7c-4e51-93db-8cbb250a877a"
     events = _as_events(calls)
     events[0]["output_tokens"] = int(events[0]["output_tokens"]) + 50  # the log's last copy fell short
     telemetry = tmp_path / "claude-otel.jsonl"
-    telemetry.write_bytes(b"".join(orjson_line({
+    telemetry.write_bytes(b"".join(orjson.dumps({
         "_type": "log", "ts": "2026-01-01T00:00:00Z", "scope": "com.anthropic.claude_code", "name": "api_request",
         "attrs": {"event.name": "api_request", "session.id": sid, **e}, "resource": {"service.name": "claude-code"},
-    }) for e in events))
-    from bot import adapters
+    }) + b"\n" for e in events))
 
     native_result = adapters.by_name("claude-code").read(transcript)
     prices = PriceBook.load(None)
@@ -446,8 +436,3 @@ def test_one_session_both_ways_offline(agent_fixtures: Path, tmp_path: Path) -> 
     assert cost(otlp.ADAPTER.read(telemetry), adapters.by_name("claude-code").read(transcript)) == pytest.approx(from_telemetry)
     assert cost(adapters.by_name("claude-code").read(transcript))[1] == 1480
 
-
-def orjson_line(record: dict) -> bytes:
-    import orjson
-
-    return orjson.dumps(record) + b"\n"

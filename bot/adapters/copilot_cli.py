@@ -15,12 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.base import Cursor, ParseResult, file_cursor, jsonl_records, parse_time
+from bot.adapters.otlp import NANO_AIU_USD
 from bot.gitmeta import normalize_remote
 from bot.trace import Runtime, RunType, Session, Span, Status, Tokens
-
-_NANO_AIU_USD = 0.01 / 1e9
-"""A Copilot AI credit (10⁹ nano-AIU) is billed at $0.01."""
-
 
 class _Adapter:
     name = "copilot-cli"
@@ -91,7 +88,7 @@ class _Reader:
         if message is None or message.startswith("[trimmed"):
             return
         model = _str(data.get("model")) or self.model
-        self.replies.append(Span(span_id=f"copilot:{message}", run_type=RunType.LLM, name=model or "unknown",
+        self.replies.append(Span(span_id=message, run_type=RunType.LLM, name=model or "unknown",
                                  started_at=at, model=model))
 
     def _tool(self, data: dict[str, Any], at: Any) -> None:
@@ -101,7 +98,7 @@ class _Reader:
             return
         span = self.tools.get(call)
         if span is None:
-            span = self.tools[call] = Span(span_id=f"copilot:{call}", run_type=RunType.TOOL, name="unknown", started_at=at)
+            span = self.tools[call] = Span(span_id=call, run_type=RunType.TOOL, name="unknown", started_at=at)
         name = _str(data.get("toolName"))
         if name:
             span.name = span.tool_name = name
@@ -120,6 +117,8 @@ class _Reader:
         )
         for at in self.times:
             session.observe_time(at)
+        for span in [*self.replies, *self.tools.values()]:
+            span.span_id = f"copilot:{sid}:{span.span_id}"  # message and tool-call ids repeat across sessions
         totals = _totals(sid, self.shutdown, self.model) if self.shutdown else []
         session.spans = [*(totals or self.replies), *self.tools.values()]
         for span in totals:
@@ -148,7 +147,7 @@ def _totals(sid: str, shutdown: dict[str, Any], model: str | None) -> list[Span]
     for index, span in enumerate(spans):
         span.span_id = f"copilot:{sid}:total:{span.model or index}"
         if index == 0 and isinstance(nano_aiu, (int, float)) and not isinstance(nano_aiu, bool) and len(spans) == 1:
-            span.reported_cost_usd = nano_aiu * _NANO_AIU_USD
+            span.reported_cost_usd = nano_aiu * NANO_AIU_USD
     return spans
 
 

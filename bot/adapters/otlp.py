@@ -66,7 +66,7 @@ _SKIPPED_SPAN_SERVICES = ("claude-code", "claude_code", "codex")
 """Services whose spans repeat what their log events already count."""
 _LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 _CLAUDE_TOKEN_TYPES = {"input": "input", "output": "output", "cacheRead": "cache_read", "cacheCreation": "cache_write_5m"}
-_NANO_AIU_USD = 0.01 / 1e9
+NANO_AIU_USD = 0.01 / 1e9
 """A Copilot AI credit (10⁹ nano-AIU) is billed at $0.01."""
 
 
@@ -518,7 +518,7 @@ class _Builder:
             self.add(session, Span(
                 run_type=RunType.LLM, name=model or "unknown", model=model, provider=provider,
                 tokens=_gen_ai_tokens(attrs, provider), **base, **status,
-                reported_cost_usd=nano_aiu * _NANO_AIU_USD if nano_aiu is not None else None,
+                reported_cost_usd=nano_aiu * NANO_AIU_USD if nano_aiu is not None else None,
             ))
 
 
