@@ -161,6 +161,8 @@ def _merge_span(primary: Span, other: Span) -> Span:
         primary.tokens = other.tokens
         primary.cost_usd = other.cost_usd
         primary.price_ref = other.price_ref
+        if other.reported_cost_usd is not None:
+            primary.reported_cost_usd = other.reported_cost_usd
     if primary.status is Status.OK and other.status is not Status.OK:
         primary.status = other.status
         primary.error_kind = other.error_kind or primary.error_kind

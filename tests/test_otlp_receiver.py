@@ -262,6 +262,9 @@ async def test_claude_code_counters_only_without_events(server: Server, make: ob
     # two exports: cumulative points supersede each other, delta points add up — the same total
     assert (session.input, session.output, session.cache_read, session.cache_write) == (1500, 300, 5000, 300)
     assert session.cost_usd == pytest.approx(sonnet_45(1500, 300, 5000, 300), rel=1e-9)
+    async with session_scope(server.engine) as db:
+        reported = (await db.execute(sa.text("select sum(reported_cost_usd) from spans where origin = 'metric'"))).scalar_one()
+    assert reported == pytest.approx(0.02)  # the latest cumulative cost, or the two deltas added
     # then the events of the same session arrive: the counters give way, never both
     calls = [{"model": "claude-sonnet-4-5", "input_tokens": 1500, "output_tokens": 300, "request_id": "req_m1"}]
     await asyncio.to_thread(_claude_events, OTLPLogExporter(endpoint=f"{server.url}/v1/logs", headers=server.headers()),

@@ -221,7 +221,7 @@ class _Reader:
     ) -> None:
         """Fold one streamed copy: the first copy dates the call, the largest usage wins.
 
-        Ties keep the earlier copy and the reported cost is the first one seen, the same rules
+        Ties keep the earlier copy and the reported cost goes with the usage kept, the same rules
         bot.corpus.merge applies across reads, so reading a file in two parts changes nothing.
         """
         call = self.calls.get(span_id)
@@ -232,6 +232,8 @@ class _Reader:
                 call.usage = usage
                 if tokens is not None and tokens.total > call.total:
                     span.tokens, call.total = tokens, tokens.total
+                    if (cost := _cost(record.get("costUSD"))) is not None:
+                        span.reported_cost_usd = cost
             if span.request_id is None or (span.sidechain and not sidechain):
                 span.request_id = _text(record.get("requestId")) or span.request_id
             span.sidechain = span.sidechain and sidechain

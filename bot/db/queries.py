@@ -34,7 +34,7 @@ _USAGE_COLUMNS = (
 )
 _OUTCOME_COLUMNS = ("status", "error_kind")
 _FILLED_COLUMNS = (
-    "parent_id", "model", "provider", "started_at", "duration_ms", "reported_cost_usd",
+    "parent_id", "model", "provider", "started_at", "duration_ms",
     "tool_name", "tool_input_hash", "child_session_key", "request_id",
 )
 
@@ -246,6 +246,11 @@ async def _upsert_span_rows(db: AsyncSession, rows: list[dict[str, Any]]) -> Non
     update |= {name: sa.case((more_usage, new[name]), else_=old[name]) for name in _USAGE_COLUMNS}
     update |= {name: sa.case((first_failure, new[name]), else_=old[name]) for name in _OUTCOME_COLUMNS}
     update |= {name: sa.func.coalesce(old[name], new[name]) for name in _FILLED_COLUMNS}
+    # The cost a source reports belongs with the usage kept (a cumulative counter's latest figure).
+    update["reported_cost_usd"] = sa.case(
+        (sa.and_(more_usage, new.reported_cost_usd.is_not(None)), new.reported_cost_usd),
+        else_=sa.func.coalesce(old.reported_cost_usd, new.reported_cost_usd),
+    )
     await db.execute(stmt.on_conflict_do_update(index_elements=["span_id"], set_=update), rows)
 
 
