@@ -18,6 +18,7 @@ from bot.pricing import PriceBook
 from bot.services import Services
 from bot.settings import Settings
 from bot.web.health import healthz
+from bot.web import otlp
 from bot.web.ingest import upload_sessions
 from bot.web.reports import pull_report
 from bot.web.webhooks import github_webhook
@@ -47,7 +48,7 @@ def create_app(settings: Settings, github: GitHubApi | None = None, run_worker: 
                 await svc.engine.dispose()
 
     return Litestar(
-        route_handlers=[github_webhook, upload_sessions, pull_report, healthz],
+        route_handlers=[github_webhook, upload_sessions, *otlp.ROUTES, pull_report, healthz],
         lifespan=[lifespan],
         state=State({"services": svc}),
     )

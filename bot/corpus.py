@@ -4,17 +4,24 @@ The same model call can reach us several times: streamed partial copies, a resum
 replays its history, a forked rollout, a file read again after it grew, or a log read in two
 halves. Each copy carries the same native span id, so merging by id — keeping the copy with the
 most usage and preferring the original over a sidechain replay — counts every call exactly once.
+
+Telemetry describes the calls of a native log a second time, under ids of its own. A telemetry
+copy that carries the provider's request id is folded into the logged call with that request id
+(whichever arrives first; the logged call keeps its id and session). What cannot be matched
+stands in only where nothing better exists (see `stand_ins_to_drop`): a session family with
+logged calls drops its unmatched telemetry, and any per-call record drops metric aggregates.
+The store (bot.db.queries) applies the same rules in SQL.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from bot.adapters.base import ParseResult
 from bot.gitmeta import repo_of_directory
-from bot.trace import Session, Span, Status
+from bot.trace import Integration, Origin, RunType, Session, Span, Status
 
 _SPAN_FIELDS = tuple(f.name for f in fields(Span))
 _SESSION_META = ("integration", "parent_key", "agent_name", "user", "repo", "branch", "cwd", "source")
@@ -27,6 +34,8 @@ class Corpus:
     sessions: dict[str, Session] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
     _owner: dict[str, tuple[str, Span]] = field(default_factory=dict)
+    _by_request: dict[str, str] = field(default_factory=dict)
+    """Request id → the id of the span that holds that call."""
 
     def add(self, result: ParseResult) -> None:
         self.skipped.update(result.skipped)
@@ -43,6 +52,22 @@ class Corpus:
             self._add_span(incoming.key, span)
 
     def _add_span(self, session_key: str, span: Span) -> None:
+        if span.request_id is not None:
+            holder = self._by_request.setdefault(span.request_id, span.span_id)
+            if holder != span.span_id and holder in self._owner:
+                owner_key, current = self._owner[holder]
+                if span.origin is not Origin.LOG:
+                    self._add_by_id(session_key, as_copy_of(span, holder))
+                    return
+                if current.origin is not Origin.LOG:
+                    del self._owner[holder]
+                    self._by_request[span.request_id] = span.span_id
+                    self._add_by_id(session_key, span)
+                    self._add_by_id(owner_key, as_copy_of(current, span.span_id))
+                    return
+        self._add_by_id(session_key, span)
+
+    def _add_by_id(self, session_key: str, span: Span) -> None:
         known = self._owner.get(span.span_id)
         if known is None:
             self._owner[span.span_id] = (session_key, span)
@@ -57,8 +82,12 @@ class Corpus:
         """Attach spans to their sessions, fill repositories from local git, name subagents."""
         for session in self.sessions.values():
             session.spans = []
+        dropped = stand_ins_to_drop(self.sessions.values(), self._owner.values())
         for owner_key, span in self._owner.values():
-            self.sessions[owner_key].spans.append(span)
+            if span.span_id not in dropped:
+                self.sessions[owner_key].spans.append(span)
+        for key in [k for k, s in self.sessions.items() if not s.spans and s.integration is Integration.OTLP]:
+            del self.sessions[key]  # every call it reported was folded into a logged session
         for session in self.sessions.values():
             session.spans.sort(key=_span_order)
             if session.repo is None and session.cwd:
@@ -72,6 +101,44 @@ def merge(results: Iterable[ParseResult]) -> Corpus:
     for result in results:
         corpus.add(result)
     return corpus
+
+
+def as_copy_of(copy: Span, span_id: str) -> Span:
+    """A telemetry copy re-keyed onto the call it describes. Marked as a sidechain so that the
+    call keeps its own session; usage is still the larger copy's and gaps (a reported cost)
+    are filled from it."""
+    return replace(copy, span_id=span_id, sidechain=True)
+
+
+def family(session: Session) -> str:
+    """A session and its subagents form one family, named by the root's key."""
+    return session.parent_key or session.key
+
+
+def stand_ins_to_drop(sessions: Iterable[Session], owned: Iterable[tuple[str, Span]]) -> set[str]:
+    """Span ids that only stand in for records the same session family already has.
+
+    Telemetry without a request id cannot be matched call by call, so it counts only in a
+    family that has no native log; metric aggregates count only where no call was recorded one
+    by one (Claude Code's token counters next to its `api_request` events: never both).
+    """
+    family_of = {s.key: family(s) for s in sessions}
+    logged: set[str] = set()
+    per_call: set[str] = set()
+    owned = list(owned)
+    for key, span in owned:
+        if span.run_type is RunType.LLM and span.origin is not Origin.METRIC:
+            per_call.add(family_of.get(key, key))
+            if span.origin is Origin.LOG:
+                logged.add(family_of.get(key, key))
+    dropped = set()
+    for key, span in owned:
+        group = family_of.get(key, key)
+        if span.origin is Origin.METRIC and group in per_call:
+            dropped.add(span.span_id)
+        elif span.origin is Origin.TELEMETRY and span.request_id is None and group in logged:
+            dropped.add(span.span_id)
+    return dropped
 
 
 def _merge_session_meta(session: Session, incoming: Session) -> None:
@@ -94,10 +161,14 @@ def _merge_span(primary: Span, other: Span) -> Span:
         primary.tokens = other.tokens
         primary.cost_usd = other.cost_usd
         primary.price_ref = other.price_ref
+        if other.reported_cost_usd is not None:
+            primary.reported_cost_usd = other.reported_cost_usd
     if primary.status is Status.OK and other.status is not Status.OK:
         primary.status = other.status
         primary.error_kind = other.error_kind or primary.error_kind
     primary.sidechain = primary.sidechain and other.sidechain
+    if primary.origin is not Origin.LOG and other.origin is Origin.LOG:
+        primary.origin = Origin.LOG  # telemetry and the log gave the call the same id (tool calls)
     return primary
 
 

@@ -25,7 +25,7 @@ from bot.adapters.base import Adapter, Cursor
 from bot.corpus import Corpus
 from bot.trace import Session
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,20 @@ class RunType(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class Origin(StrEnum):
+    """Which kind of record a model call was read from, when two may describe the same call.
+
+    A native log (`log`) is the fullest record. Telemetry (`telemetry`: an OpenTelemetry event
+    or span) describes the same calls again; when both carry the provider's request id they are
+    merged into the logged call. A metric (`metric`) is an aggregate over many calls (Claude
+    Code's token counters) and only stands in for calls nobody recorded one by one.
+    """
+
+    LOG = "log"
+    TELEMETRY = "telemetry"
+    METRIC = "metric"
+
+
 class Status(StrEnum):
     OK = "ok"
     ERROR = "error"
@@ -122,6 +136,10 @@ class Span:
     """For a subagent hand-off: the key of the session the subagent ran as."""
     sidechain: bool = False
     """A replayed or side-question copy; a non-sidechain copy of the same call wins a merge."""
+    request_id: str | None = None
+    """The provider's id of the API request (Anthropic `req_…`), when the source logs it: the
+    key on which a telemetry copy of a call meets the logged call (see bot.corpus)."""
+    origin: Origin = Origin.LOG
 
     @property
     def is_llm(self) -> bool:

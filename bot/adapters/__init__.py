@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from bot.adapters import claude_code, codex, gemini_cli, opencode
+from bot.adapters import claude_code, codex, copilot_cli, cursor_csv, gemini_cli, langsmith, opencode, otlp
 from bot.adapters.base import HEAD_BYTES, Adapter, Cursor, FormatError, ParseResult
 
 ADAPTERS: tuple[Adapter, ...] = (
@@ -18,6 +18,10 @@ ADAPTERS: tuple[Adapter, ...] = (
     codex.ADAPTER,
     opencode.ADAPTER,
     gemini_cli.ADAPTER,
+    otlp.ADAPTER,
+    cursor_csv.ADAPTER,
+    langsmith.ADAPTER,
+    copilot_cli.ADAPTER,
 )
 
 __all__ = ["ADAPTERS", "Adapter", "Cursor", "FormatError", "ParseResult", "by_name", "discover", "identify", "walk"]

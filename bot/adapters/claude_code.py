@@ -5,7 +5,9 @@ Claude Code appends one JSON line per event to `<config>/projects/<encoded cwd>/
 one per content block, all sharing one `message.id`; early copies carry placeholder usage. So a
 call's span id is `claude-code:<message.id>` (whatever file or `requestId` a copy arrives with:
 a resumed session replays old messages under new request ids, and bot.corpus.merge then keeps
-one copy with the largest usage), and its tools are collected from every copy.
+one copy with the largest usage), and its tools are collected from every copy. The span keeps
+the `requestId` (of an original copy rather than a replay) so that the same call reported by
+Claude Code's telemetry, which knows only the request id, merges into it.
 
 Subagents are sessions of their own, keyed `claude-code:<sessionId>/<agentId>`: a file
 `<sessionId>/subagents/agent-<agentId>.jsonl` (CC >= 2.1), a file `agent-<agentId>.jsonl` next
@@ -219,7 +221,7 @@ class _Reader:
     ) -> None:
         """Fold one streamed copy: the first copy dates the call, the largest usage wins.
 
-        Ties keep the earlier copy and the reported cost is the first one seen, the same rules
+        Ties keep the earlier copy and the reported cost goes with the usage kept, the same rules
         bot.corpus.merge applies across reads, so reading a file in two parts changes nothing.
         """
         call = self.calls.get(span_id)
@@ -230,6 +232,10 @@ class _Reader:
                 call.usage = usage
                 if tokens is not None and tokens.total > call.total:
                     span.tokens, call.total = tokens, tokens.total
+                    if (cost := _cost(record.get("costUSD"))) is not None:
+                        span.reported_cost_usd = cost
+            if span.request_id is None or (span.sidechain and not sidechain):
+                span.request_id = _text(record.get("requestId")) or span.request_id
             span.sidechain = span.sidechain and sidechain
             if span.reported_cost_usd is None:
                 span.reported_cost_usd = _cost(record.get("costUSD"))
@@ -245,6 +251,7 @@ class _Reader:
             tokens=tokens,
             reported_cost_usd=_cost(record.get("costUSD")),
             sidechain=sidechain,
+            request_id=_text(record.get("requestId")),
         )
         self.calls[span_id] = _Call(span, tokens.total if tokens is not None else -1, usage)
 

@@ -70,6 +70,10 @@ class SpanRow(SQLModel, table=True):
     tool_input_hash: str | None = None
     child_session_key: str | None = None
     sidechain: bool = False
+    request_id: str | None = Field(default=None, index=True)
+    """The provider's request id: where a telemetry copy of a call meets the logged call."""
+    origin: str = "log"
+    """log | telemetry | metric (bot.trace.Origin)."""
 
 
 class IngestCursor(SQLModel, table=True):

@@ -2,7 +2,10 @@
 
 Upserts follow the merge rules of `bot.corpus` (larger usage wins, a failure outcome is kept,
 the original beats a sidechain replay), so a call that arrives twice — through two files, two
-runs or two transports — is stored once, whatever the order.
+runs or two transports — is stored once, whatever the order. That includes a call logged
+natively and reported again by telemetry under another id: the two meet on the request id
+(`_fold_request_copies`), and telemetry that cannot be matched gives way to the log
+(`_drop_stand_ins`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import Cursor
 from bot.db.models import IngestCursor, SessionRow, SpanRow
-from bot.trace import Integration, Runtime, RunType, Session, Span, Status, Tokens
+from bot.corpus import family
+from bot.trace import Integration, Origin, Runtime, RunType, Session, Span, Status, Tokens
 
 _BATCH = 2000
 _SESSIONS = SessionRow.__table__
@@ -30,8 +34,8 @@ _USAGE_COLUMNS = (
 )
 _OUTCOME_COLUMNS = ("status", "error_kind")
 _FILLED_COLUMNS = (
-    "parent_id", "model", "provider", "started_at", "duration_ms", "reported_cost_usd",
-    "tool_name", "tool_input_hash", "child_session_key",
+    "parent_id", "model", "provider", "started_at", "duration_ms",
+    "tool_name", "tool_input_hash", "child_session_key", "request_id",
 )
 
 
@@ -48,8 +52,93 @@ async def upsert_sessions(db: AsyncSession, sessions: Sequence[Session], owner: 
     """
     await _upsert_session_rows(db, sessions, owner)
     rows = [span_row(s.key, span) for s in sessions for span in s.spans]
-    for start in range(0, len(rows), _BATCH):
-        await _upsert_span_rows(db, rows[start : start + _BATCH])
+    for wave in _waves(await _fold_request_copies(db, rows)):
+        for start in range(0, len(wave), _BATCH):
+            await _upsert_span_rows(db, wave[start : start + _BATCH])
+    await _drop_stand_ins(db, {family(s) for s in sessions} | {s.key for s in sessions})
+
+
+async def _fold_request_copies(db: AsyncSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Re-key telemetry copies onto the logged call with the same request id, in either order.
+
+    An incoming telemetry row takes the id of a stored (or incoming) logged call; a stored
+    telemetry row whose logged call arrives now is deleted and sent again under the call's id.
+    Re-keyed rows come after the rows they merge into and are marked as sidechain copies, so
+    the ordinary upsert keeps the call's session and the larger usage.
+    """
+    incoming = {r["request_id"] for r in rows if r["request_id"]}
+    if not incoming:
+        return rows
+    stored: list[dict[str, Any]] = []
+    requests = sorted(incoming)
+    for start in range(0, len(requests), 500):
+        query = sa.select(_SPANS).where(_SPANS.c.request_id.in_(requests[start : start + 500]))
+        stored += [dict(r._mapping) for r in (await db.execute(query)).all()]
+    holder: dict[str, str] = {}
+    for row in sorted([*stored, *rows], key=lambda r: r["origin"] != Origin.LOG.value):
+        if row["request_id"]:
+            holder.setdefault(row["request_id"], row["span_id"])
+    merged, copies = [], []
+    for row in rows:
+        target = holder.get(row["request_id"]) if row["request_id"] else None
+        if target is None or target == row["span_id"] or row["origin"] == Origin.LOG.value:
+            merged.append(row)
+        else:
+            copies.append(row | {"span_id": target, "sidechain": True})
+    moved = [r for r in stored if r["origin"] != Origin.LOG.value and holder[r["request_id"]] != r["span_id"]]
+    if moved:
+        await db.execute(sa.delete(_SPANS).where(_SPANS.c.span_id.in_([r["span_id"] for r in moved])))
+        copies += [r | {"span_id": holder[r["request_id"]], "sidechain": True} for r in moved]
+    return merged + copies
+
+
+def _waves(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split rows so that no statement names a span twice (Postgres refuses that in one
+    INSERT … ON CONFLICT); each later copy of a span goes one wave later, in order."""
+    waves: list[list[dict[str, Any]]] = []
+    copies: dict[str, int] = {}
+    for row in rows:
+        index = copies.get(row["span_id"], 0)
+        copies[row["span_id"]] = index + 1
+        if index == len(waves):
+            waves.append([])
+        waves[index].append(row)
+    return waves
+
+
+async def _drop_stand_ins(db: AsyncSession, families: set[str]) -> None:
+    """The store's form of bot.corpus.stand_ins_to_drop, for the families just written."""
+    if not families:
+        return
+    s, p = _SESSIONS.c, _SPANS.c
+    other = _SPANS.alias("other")
+    other_session = _SESSIONS.alias("other_session")
+
+    def has_calls(origins: tuple[str, ...], group: Any) -> Any:
+        return sa.exists().where(
+            other.c.session_key == other_session.c.key,
+            sa.func.coalesce(other_session.c.parent_key, other_session.c.key) == group,
+            other.c.run_type == RunType.LLM.value,
+            other.c.origin.in_(origins),
+        )
+
+    group = sa.func.coalesce(s.parent_key, s.key)
+    doomed = (
+        sa.select(p.span_id)
+        .select_from(_SPANS.join(_SESSIONS, p.session_key == s.key))
+        .where(
+            group.in_(sorted(families)),
+            sa.or_(
+                sa.and_(p.origin == Origin.METRIC.value,
+                        has_calls((Origin.LOG.value, Origin.TELEMETRY.value), group)),
+                sa.and_(p.origin == Origin.TELEMETRY.value, p.request_id.is_(None),
+                        has_calls((Origin.LOG.value,), group)),
+            ),
+        )
+    )
+    ids = list((await db.execute(doomed)).scalars())
+    for start in range(0, len(ids), 500):
+        await db.execute(sa.delete(_SPANS).where(_SPANS.c.span_id.in_(ids[start : start + 500])))
 
 
 async def _upsert_session_rows(db: AsyncSession, sessions: Sequence[Session], owner: str | None) -> None:
@@ -139,6 +228,8 @@ def span_row(session_key: str, span: Span) -> dict[str, Any]:
         "tool_input_hash": span.tool_input_hash,
         "child_session_key": span.child_session_key,
         "sidechain": span.sidechain,
+        "request_id": span.request_id,
+        "origin": str(span.origin),
     }
 
 
@@ -150,10 +241,16 @@ async def _upsert_span_rows(db: AsyncSession, rows: list[dict[str, Any]]) -> Non
     update: dict[str, Any] = {
         "session_key": sa.case((sa.and_(old.sidechain, sa.not_(new.sidechain)), new.session_key), else_=old.session_key),
         "sidechain": sa.and_(old.sidechain, new.sidechain),
+        "origin": sa.case((new.origin == Origin.LOG.value, new.origin), else_=old.origin),
     }
     update |= {name: sa.case((more_usage, new[name]), else_=old[name]) for name in _USAGE_COLUMNS}
     update |= {name: sa.case((first_failure, new[name]), else_=old[name]) for name in _OUTCOME_COLUMNS}
     update |= {name: sa.func.coalesce(old[name], new[name]) for name in _FILLED_COLUMNS}
+    # The cost a source reports belongs with the usage kept (a cumulative counter's latest figure).
+    update["reported_cost_usd"] = sa.case(
+        (sa.and_(more_usage, new.reported_cost_usd.is_not(None)), new.reported_cost_usd),
+        else_=sa.func.coalesce(old.reported_cost_usd, new.reported_cost_usd),
+    )
     await db.execute(stmt.on_conflict_do_update(index_elements=["span_id"], set_=update), rows)
 
 
@@ -304,7 +401,8 @@ def _span_from_row(r: Any) -> Span:
         parent_id=r.parent_id, duration_ms=r.duration_ms, model=r.model, provider=r.provider, tokens=tokens,
         cost_usd=r.cost_usd, reported_cost_usd=r.reported_cost_usd, price_ref=r.price_ref, status=Status(r.status),
         error_kind=r.error_kind, tool_name=r.tool_name, tool_input_hash=r.tool_input_hash,
-        child_session_key=r.child_session_key, sidechain=r.sidechain,
+        child_session_key=r.child_session_key, sidechain=r.sidechain, request_id=r.request_id,
+        origin=Origin(r.origin),
     )
 
 

@@ -17,6 +17,9 @@ from typing import Any
 from bot.report.waste import Finding
 from bot.trace import RunType, Session, Span, Tokens
 
+RECONCILE_TOLERANCE = 0.01
+"""A tool's own cost and ours differ visibly past 1 %."""
+
 NO_TOOL = "(no tool)"
 MAIN_AGENT = "(main agent)"
 UNKNOWN_MODEL = "(unknown model)"
@@ -65,6 +68,23 @@ class SessionSummary:
     totals: Row
     unknown_usage_calls: int
     reported_cost_usd: float | None
+    reported_compared_usd: tuple[float, float] | None = None
+    """(what the tool reported, what we compute) over the calls that have both figures."""
+
+    @property
+    def reported_difference(self) -> float | None:
+        """Our cost relative to the tool's, over the same calls (0.05 = we say 5 % more)."""
+        if self.reported_compared_usd is None or not self.reported_compared_usd[0]:
+            return None
+        reported, ours = self.reported_compared_usd
+        return (ours - reported) / reported
+
+    @property
+    def reported_mismatch(self) -> bool:
+        if self.reported_compared_usd is None:
+            return False
+        difference = self.reported_difference
+        return self.reported_compared_usd[1] > 0 if difference is None else abs(difference) > RECONCILE_TOLERANCE
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +103,8 @@ class SessionSummary:
             "calls": self.totals.calls,
             "unknown_usage_calls": self.unknown_usage_calls,
             "reported_cost_usd": self.reported_cost_usd,
+            "reported_difference_pct": None if self.reported_difference is None else round(100 * self.reported_difference, 2),
+            "reported_mismatch": self.reported_mismatch,
         }
 
 
@@ -241,6 +263,8 @@ def _share(tokens: Tokens, parts: int, index: int) -> Tokens:
 def _summary(session: Session, row: Row, unknown: int) -> SessionSummary:
     models = sorted({s.model for s in session.spans if s.run_type is RunType.LLM and s.model})
     reported = [s.reported_cost_usd for s in session.spans if s.reported_cost_usd is not None]
+    pairs = [(s.reported_cost_usd, s.cost_usd) for s in session.spans
+             if s.run_type is RunType.LLM and s.reported_cost_usd is not None and s.cost_usd is not None]
     return SessionSummary(
         key=session.key,
         runtime=str(session.runtime),
@@ -254,6 +278,7 @@ def _summary(session: Session, row: Row, unknown: int) -> SessionSummary:
         totals=row,
         unknown_usage_calls=unknown,
         reported_cost_usd=sum(reported) if reported else None,
+        reported_compared_usd=(sum(r for r, _ in pairs), sum(c for _, c in pairs)) if pairs else None,
     )
 
 
