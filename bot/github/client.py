@@ -188,6 +188,7 @@ class GitHubClient:
             is_fork=_is_fork(pr),
             opened_at=_time(pr.get("created_at")),
             closed_at=_time(pr.get("closed_at")),
+            merged_at=_time(pr.get("merged_at")),
             commits=commits,
             # Never the head: the author of a pull request must not be able to raise their own budget.
             config_text=await self._file(gh, owner, name, config_path, base_ref),
