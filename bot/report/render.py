@@ -91,3 +91,25 @@ def check_output(report: Report, verdict: Verdict, details_url: str | None = Non
         conclusion=verdict.conclusion, title=verdict.title[:255], summary=summary[:65_000],
         actions=actions, details_url=details_url,
     )
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+@lru_cache(maxsize=1)
+def dashboard_environment() -> jinja2.Environment:
+    """HTML pages: autoescaped (names in them come from logs and GitHub), same filters as the comment."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES / "dashboard"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(usd=usd, tokens=tokens, when=when, pct=pct)
+    return env
+
+
+def dashboard(template: str, **context: Any) -> str:
+    return dashboard_environment().get_template(template).render(**context)
