@@ -77,3 +77,9 @@ async def _pull_states(db: AsyncSession, repos: set[str]) -> list[outcomes.PullS
 
 async def outcome_of(db: AsyncSession, pull_id: int) -> object | None:
     return (await db.execute(sa.select(_OUTCOMES).where(_OUTCOMES.c.pull_id == pull_id))).first()
+
+
+async def recompute_all(db: AsyncSession) -> int:
+    """Every repository's outcomes decided again (the daily reconcile)."""
+    repos = (await db.execute(sa.select(_PRS.c.repo).distinct())).scalars().all()
+    return sum([await recompute(db, repo) for repo in repos])
