@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot import attribution, outcomes
@@ -150,8 +151,13 @@ def _stored_facts(row: Any) -> PullFacts:
     """What we know of another open pull request without asking GitHub (enough to find ties)."""
     return PullFacts(
         repo=row.repo, number=row.number, installation_id=row.installation_id, head_sha=row.head_sha,
-        head_ref=row.head_ref, base_ref=row.base_ref, base_sha="", opened_at=row.opened_at,
+        head_ref=row.head_ref, base_ref=row.base_ref, base_sha="", opened_at=_aware(row.opened_at),
     )
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; attribution compares them with aware ones."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def _digest(text: str) -> str:

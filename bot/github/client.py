@@ -687,7 +687,8 @@ class GitHubUsers:
         return str(token.token)
 
     async def login(self, token: str) -> str:
-        return (await self._github(token).rest(API_VERSION).users.async_get_authenticated()).json()["login"]
+        gh = self._github(token)  # held: githubkit's namespaces keep only a weak reference to their client
+        return (await gh.rest(API_VERSION).users.async_get_authenticated()).json()["login"]
 
     async def repositories(self, token: str) -> set[str]:
         """`owner/name` (lower-cased) of every repository the person can see through their token."""
@@ -699,8 +700,9 @@ class GitHubUsers:
     async def can_see(self, token: str, repo: str) -> bool:
         """Asked of GitHub with the person's token: a 404 (or 403) means they cannot."""
         owner, name = _split(repo)
+        gh = self._github(token)
         try:
-            await self._github(token).rest(API_VERSION).repos.async_get(owner, name)
+            await gh.rest(API_VERSION).repos.async_get(owner, name)
         except RequestFailed as failure:
             if failure.response.status_code in (403, 404):
                 return False
