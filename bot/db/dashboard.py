@@ -164,3 +164,9 @@ async def store_org_config(db: AsyncSession, owner: str, text: str | None) -> No
     values = {"text": text, "fetched_at": datetime.now(UTC)}
     stmt = insert_for(db, _ORG_CONFIGS).values(owner=owner.lower(), **values)
     await db.execute(stmt.on_conflict_do_update(index_elements=["owner"], set_=values))
+
+
+async def expire_org_config(db: AsyncSession, owner: str) -> None:
+    """A push to the organisation's `.github` repository: fetch its config again at the next sync."""
+    await db.execute(sa.update(_ORG_CONFIGS).where(_ORG_CONFIGS.c.owner == owner.lower())
+                     .values(fetched_at=datetime(1970, 1, 1, tzinfo=UTC)))

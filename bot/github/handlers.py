@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outcomes as outcome_keys
-from bot.db import outcomes, pulls, tokens
+from bot.db import dashboard, outcomes, pulls, tokens
 from bot.github.events import (
     CheckRunEvent,
     CheckSuiteEvent,
@@ -84,6 +84,9 @@ async def push(db: AsyncSession, event: PushEvent, app_id: int | None) -> None:
     await pulls.mark_dirty(db, pulls.on_branch(event.repo, event.branch))
     if event.branch != event.default_branch:
         return
+    owner, _, name = event.repo.partition("/")
+    if name == ".github":
+        await dashboard.expire_org_config(db, owner)
     signals = [(commit.id, sha) for commit in event.commits for sha in commit.reverts]
     for commit_sha, reverted in signals:
         await outcomes.record_revert(db, event.repo, outcome_keys.commit_key(commit_sha), outcome_keys.commit_key(reverted))
