@@ -1,4 +1,4 @@
-"""Background work: drain stored deliveries, refresh dirty pull requests, housekeeping.
+"""Background work: drain stored deliveries, refresh dirty pull requests, housekeeping, alerts and digests.
 
 Each job is a plain async function taking Services and returning a count, so tests and the
 demo call them directly and APScheduler only decides when. Draining and refreshing run on
@@ -9,25 +9,36 @@ instance holding the Postgres advisory lock.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.db import deliveries, pulls
+from bot import metrics, notify, overview
+from bot.alerts import message as alert_message
+from bot.db import alerts as stored_alerts
+from bot.db import dashboard, deliveries, pulls
+from bot.db.outcomes import recompute_all
 from bot.db.engine import session_scope
-from bot.db.models import Delivery
-from bot.github import events
+from bot.db.models import Delivery, Digest, PullRequestRow
+from bot.github import events, org_config
 from bot.github.client import RetryLater
 from bot.github.handlers import handle
 from bot.refresh import refresh_pull_request
+from bot.report.render import usd
+from bot.review import Review
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 LEADER_LOCK = 0x4147_5350  # "AGSP": the advisory lock id for periodic jobs
 REFRESH_RETRY = timedelta(seconds=30)
 KEEP_DONE_DELIVERIES = timedelta(days=30)
+ORG_CONFIG_MAX_AGE = timedelta(minutes=30)
+"""How stale the organisation config may get; a push to the `.github` repository refetches it at the next tick."""
+RECENT_ACTIVITY = timedelta(days=14)
 
 
 async def process_deliveries(svc: Services, limit: int = 50) -> int:
@@ -111,6 +122,147 @@ async def prune_deliveries(svc: Services) -> int:
     return result.rowcount
 
 
+async def sync_org_configs(svc: Services, force: bool = False) -> int:
+    """Fetch each installation's organisation config and resolve its GitHub teams; returns how many were fetched."""
+    async with session_scope(svc.engine) as db:
+        found = await dashboard.installations(db)
+        stale = []
+        for installation_id, owner in found:
+            _, fetched_at = await dashboard.org_config_text(db, owner)
+            if force or fetched_at is None or datetime.now(UTC) - fetched_at > ORG_CONFIG_MAX_AGE:
+                stale.append((installation_id, owner))
+    for installation_id, owner in stale:
+        text = await svc.github.file_text(f"{owner}/{org_config.CONFIG_REPO}", org_config.CONFIG_FILE, installation_id)
+        config = org_config.parse(text)
+        members: dict[str, set[str]] = {}
+        if isinstance(config, org_config.OrgConfig):
+            for team, entries in config.teams.items():
+                members[team] = {e.lower() for e in entries if not e.startswith("@")}
+            for team, org, slug in config.github_teams():
+                members[team] |= {m.lower() for m in await svc.github.team_members(org, slug, installation_id)}
+        else:
+            log.warning("organisation config of %s: %s", owner, config.describe())
+        async with session_scope(svc.engine) as db:
+            await dashboard.store_org_config(db, owner, text)
+            if isinstance(config, org_config.OrgConfig):
+                await dashboard.replace_teams(db, owner, members)
+    return len(stale)
+
+
+async def check_alerts(svc: Services, at: datetime | None = None) -> int:
+    """Claim every newly crossed tier of every time-window budget and warn once per window; returns messages sent."""
+    sent = 0
+    async with session_scope(svc.engine) as db:
+        owners = await dashboard.installed_repos(db)
+    for owner, repos in sorted(owners.items()):
+        config = await overview.config_of(svc, owner)
+        if not isinstance(config, org_config.OrgConfig):
+            continue
+        webhook = config.alerts.webhook_url
+        statuses = await overview.alert_statuses(svc, owner, repos, config, at)
+        async with session_scope(svc.engine) as db:
+            for status in statuses:
+                await stored_alerts.claim(db, owner, status, "pending" if webhook else "unsent")
+            due = await stored_alerts.due(db, owner)
+        sent += await _send_alerts(svc, webhook, due, {(s.budget.scope, s.budget.subject, s.budget.period): s for s in statuses})
+    return sent
+
+
+async def _send_alerts(svc: Services, webhook: str | None, due: list[Any], statuses: dict[tuple[str, str, str], Any]) -> int:
+    """One message per budget window: the highest tier claimed; the lower ones it jumped past go with it."""
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for row in due:
+        groups.setdefault((row.scope, row.subject, row.period, row.window_start), []).append(row)
+    sent = 0
+    for (scope, subject, period, _), rows in groups.items():
+        status = statuses.get((scope, subject, period))
+        if webhook is None or status is None:
+            continue
+        top = max(rows, key=lambda r: r.tier)
+        try:
+            await notify.post(webhook, alert_message(status, top.tier), allow_http=svc.settings.allow_http_webhooks)
+        except notify.NotifyError as exc:
+            log.warning("alert for %s %s not delivered: %s", scope, subject, exc)
+            async with session_scope(svc.engine) as db:
+                await stored_alerts.mark(db, [r.id for r in rows], "failed", str(exc))
+            continue
+        async with session_scope(svc.engine) as db:
+            await stored_alerts.mark(db, [r.id for r in rows], "sent")
+        sent += 1
+    return sent
+
+
+async def weekly_digest(svc: Services, at: datetime | None = None) -> int:
+    """The past ISO week's review for each installation, sent once to its webhook (if any); returns digests made."""
+    at = at or datetime.now(UTC)
+    monday = (at - timedelta(days=at.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    week = metrics.Window("week", monday - timedelta(days=7), monday)
+    made = 0
+    async with session_scope(svc.engine) as db:
+        found = await dashboard.installations(db)
+        owners = await dashboard.installed_repos(db)
+    table = Digest.__table__
+    for installation_id, owner in found:
+        async with session_scope(svc.engine) as db:
+            done = (await db.execute(sa.select(table.c.state).where(
+                table.c.installation_id == installation_id, table.c.week_start == week.start))).scalar_one_or_none()
+        if done is not None:
+            continue
+        figures, result = await overview.weekly(svc, owner, owners.get(owner, set()), week)
+        summary = {"owner": owner, "start": week.start.isoformat(), "end": week.end.isoformat(),
+                   "metrics": figures.metrics.as_dict(), "review": result.as_dict()}
+        config = await overview.config_of(svc, owner)
+        webhook = config.alerts.webhook_url if isinstance(config, org_config.OrgConfig) else None
+        state = "unsent"
+        if webhook:
+            try:
+                await notify.post(webhook, digest_text(owner, figures.metrics, result), allow_http=svc.settings.allow_http_webhooks)
+                state = "sent"
+            except notify.NotifyError as exc:
+                log.warning("weekly digest of %s not delivered: %s", owner, exc)
+                state = "failed"
+        async with session_scope(svc.engine) as db:
+            await db.execute(sa.insert(table).values(installation_id=installation_id, week_start=week.start,
+                                                     summary_json=json.dumps(summary), state=state, created_at=datetime.now(UTC)))
+        made += 1
+    return made
+
+
+def digest_text(owner: str, m: metrics.Metrics, result: Review) -> str:
+    per_change = usd(m.value.cost_per_accepted_change) if m.value.cost_per_accepted_change is not None else "—"
+    top = result.prevent[0] if result.prevent else None
+    lines = [
+        f"AgentSpend weekly digest for {owner}, week of {m.window.start:%Y-%m-%d}:",
+        f"agent spend {usd(m.spend.total.cost_usd)}; cost per accepted change {per_change} "
+        f"({m.value.accepted} accepted of {m.value.closed} closed); abandoned {usd(m.value.abandoned_usd)}, "
+        f"reverted {usd(m.value.reverted_usd)}.",
+        f"{len(result.useful)} expensive sessions were useful, {len(result.wasteful)} wasteful.",
+    ]
+    if top is not None:
+        lines.append(f"Most to prevent: {top.kind} ({usd(top.avoidable_usd)}): {top.fix}")
+    return "\n".join(lines)
+
+
+async def reconcile(svc: Services) -> int:
+    """Heal missed webhooks: refresh open pull requests with recent activity (their state comes back from
+    GitHub), fetch merge SHAs that a missed `closed` never gave us, and decide every outcome again."""
+    prs = PullRequestRow.__table__
+    since = datetime.now(UTC) - RECENT_ACTIVITY
+    async with session_scope(svc.engine) as db:
+        recent = sa.or_(prs.c.dirty_since >= since, prs.c.opened_at >= since)
+        marked = await pulls.mark_dirty(db, sa.and_(prs.c.state == "open", recent))
+        missing = (await db.execute(sa.select(prs.c.id, prs.c.repo, prs.c.number, prs.c.installation_id).where(
+            prs.c.merged, prs.c.merge_commit_sha.is_(None), sa.or_(prs.c.closed_at.is_(None), prs.c.closed_at >= since)))).all()
+    for row in missing:
+        sha = await svc.github.merge_commit_sha(row.repo, row.number, row.installation_id)
+        if sha:
+            async with session_scope(svc.engine) as db:
+                await pulls.record_publication(db, row.id, merge_commit_sha=sha)
+    async with session_scope(svc.engine) as db:
+        await recompute_all(db)
+    return marked + len(missing)
+
+
 async def tick(svc: Services) -> None:
     """One round of the worker: due deliveries first, then due pull requests."""
     await process_deliveries(svc)
@@ -123,7 +275,9 @@ def scheduler(svc: Services, tick_seconds: float = 1.0) -> AsyncIOScheduler:
     sched = AsyncIOScheduler(timezone="UTC")
     sched.add_job(tick, "interval", seconds=tick_seconds, args=(svc,), max_instances=1, coalesce=True,
                   misfire_grace_time=None)
-    sched.add_job(_as_leader, "interval", hours=6, args=(svc, prune_deliveries), max_instances=1, coalesce=True)
+    for job, every in ((prune_deliveries, {"hours": 6}), (sync_org_configs, {"minutes": 5}), (check_alerts, {"minutes": 5}),
+                       (weekly_digest, {"hours": 1}), (reconcile, {"hours": 24})):
+        sched.add_job(_as_leader, "interval", **every, args=(svc, job), max_instances=1, coalesce=True)
     return sched
 
 

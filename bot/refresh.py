@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from bot import attribution
+from bot import attribution, outcomes
+from bot.db import outcomes as stored_outcomes
 from bot.db import pulls, queries
 from bot.db.engine import session_scope
 from bot.github import repo_config
+from bot.github.events import reverted_shas
 from bot.github.facts import PullFacts
 from bot.report import budget, build, render, waste
 from bot.services import Services
@@ -38,6 +41,7 @@ async def refresh_pull_request(svc: Services, pull_id: int) -> str:
     facts = await svc.github.pull_facts(pr.repo, pr.number, pr.installation_id)
 
     async with session_scope(svc.engine) as db:
+        await _record_outcome_facts(db, pr, facts)
         trailers = {key for commit in facts.commits for key in attribution.trailer_sessions(commit.message)}
         candidates = await queries.load_sessions(db, queries.sessions_for_pull(pr.repo, trailers))
         others = [_stored_facts(row) for row in await pulls.open_pulls(db, pr.repo, pull_id)]
@@ -71,6 +75,22 @@ async def refresh_pull_request(svc: Services, pull_id: int) -> str:
     async with session_scope(svc.engine) as db:
         await pulls.record_publication(db, pull_id, report_json=render.as_json(report))
     return await _publish(svc, pr, facts, body if report.sessions or pr.comment_id else None, check, report.total.cost_usd)
+
+
+async def _record_outcome_facts(db: Any, pr: Any, facts: PullFacts) -> None:
+    """What GitHub says now heals a missed `closed` or `reopened` webhook; the commits let a later
+    `This reverts commit <sha>` find this pull request, and its own revert lines count once it merges."""
+    await stored_outcomes.record_commits(db, pr.id, [c.sha for c in facts.commits])
+    reverted = [sha for c in facts.commits for sha in reverted_shas(c.message)]
+    for sha in reverted:
+        await stored_outcomes.record_revert(db, pr.repo, outcomes.pull_key(pr.id), outcomes.commit_key(sha))
+    state = {"state": facts.state, "merged": facts.merged, "closed_at": facts.closed_at, "merged_at": facts.merged_at}
+    if facts.author:
+        state["author"] = facts.author
+    changed = (pr.state, pr.merged) != (facts.state, facts.merged)
+    await pulls.record_publication(db, pr.id, **state)
+    if changed or reverted or await stored_outcomes.outcome_of(db, pr.id) is None:
+        await stored_outcomes.recompute(db, pr.repo)
 
 
 def _delta(pr: Any, total: float) -> Delta | None:
@@ -134,8 +154,13 @@ def _stored_facts(row: Any) -> PullFacts:
     """What we know of another open pull request without asking GitHub (enough to find ties)."""
     return PullFacts(
         repo=row.repo, number=row.number, installation_id=row.installation_id, head_sha=row.head_sha,
-        head_ref=row.head_ref, base_ref=row.base_ref, base_sha="", opened_at=row.opened_at,
+        head_ref=row.head_ref, base_ref=row.base_ref, base_sha="", opened_at=_aware(row.opened_at),
     )
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; attribution compares them with aware ones."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def _digest(text: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.github.client import GitHubApi
+from bot.github.client import GitHubApi, GitHubUsers
 from bot.pricing import PriceBook
 from bot.settings import Settings
 
@@ -21,3 +21,5 @@ class Services:
     engine: AsyncEngine
     github: GitHubApi
     prices: PriceBook
+    users: GitHubUsers
+    """GitHub as signed-in people see it (dashboard sign-in and access checks)."""

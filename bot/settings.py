@@ -46,6 +46,24 @@ class Settings:
     of a worker that died is picked up by another once its lease runs out, so keep it above the
     longest refresh (a few seconds, more under GitHub retries)."""
 
+    github_client_id: str | None = None
+    """The App's OAuth client id, for dashboard sign-in (`GITHUB_CLIENT_ID`); without it nobody can sign in."""
+
+    github_client_secret: str | None = None
+    """The App's OAuth client secret (`GITHUB_CLIENT_SECRET`)."""
+
+    session_secret: str | None = None
+    """Encrypts the dashboard's session cookie and signs CSRF tokens (`AGENTSPEND_SESSION_SECRET`).
+    Unset: a random one per process, so sign-ins do not survive a restart or span instances."""
+
+    public_url: str = "http://localhost:8000"
+    """Where people reach the service (`AGENTSPEND_PUBLIC_URL`): the OAuth callback is built from it, and
+    an `https://` address makes the cookies `Secure`."""
+
+    allow_http_webhooks: bool = False
+    """Let alert webhooks from the organisation config use plain `http://` (`AGENTSPEND_ALLOW_HTTP_WEBHOOKS=1`;
+    for a receiver on a private network, and for tests)."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -57,9 +75,18 @@ class Settings:
             github_private_key=_private_key(env),
             webhook_secrets=tuple(s.strip() for s in env.get("GITHUB_WEBHOOK_SECRET", "").split(",") if s.strip()),
             github_api_url=(env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
-            dry_run=env.get("AGENTSPEND_DRY_RUN", "").strip().lower() in {"1", "true", "yes", "on"},
+            dry_run=_flag(env, "AGENTSPEND_DRY_RUN"),
             lease=timedelta(seconds=_positive(env, "AGENTSPEND_LEASE_SECONDS", 120.0)),
+            github_client_id=env.get("GITHUB_CLIENT_ID") or None,
+            github_client_secret=env.get("GITHUB_CLIENT_SECRET") or None,
+            session_secret=env.get("AGENTSPEND_SESSION_SECRET") or None,
+            public_url=(env.get("AGENTSPEND_PUBLIC_URL") or "http://localhost:8000").rstrip("/"),
+            allow_http_webhooks=_flag(env, "AGENTSPEND_ALLOW_HTTP_WEBHOOKS"),
         )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _private_key(env: Mapping[str, str]) -> str | None:

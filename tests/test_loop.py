@@ -171,7 +171,8 @@ async def test_webhook_before_traces(loop: Loop) -> None:
     [check] = loop.checks()  # the same run, updated in place
     assert check.conclusion == "failure" and check.output["title"].startswith("Over budget")
 
-    report = (await loop.client.get("/api/v1/repos/codertocat/hello-world/pulls/2/report")).json()
+    as_user = {"Authorization": f"Bearer {loop.fake.user_token('Codertocat')}"}
+    report = (await loop.client.get("/api/v1/repos/codertocat/hello-world/pulls/2/report", headers=as_user)).json()
     assert report["total_cost_usd"] == pytest.approx(spent)
     assert {s["key"] for s in report["sessions"]} == {TRAILER_SESSION, "codex:0199-branch"}
     assert report["budget"]["status"] == "over" and report["budget"]["budget_usd"] == 0.25

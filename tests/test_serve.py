@@ -111,7 +111,10 @@ def test_serve_push_and_publish(env: dict[str, str], fake_github: FakeGitHub) ->
 
         _until(lambda: len(fake_github.comments_on(REPO, 2)) == 1)
         [comment] = fake_github.comments_on(REPO, 2)
-        report = httpx.get(f"{url}/api/v1/repos/codertocat/hello-world/pulls/2/report").json()
+        report_url = f"{url}/api/v1/repos/codertocat/hello-world/pulls/2/report"
+        assert httpx.get(report_url).status_code == 401  # behind the dashboard's access rule
+        as_user = {"Authorization": f"Bearer {fake_github.user_token('Codertocat')}"}
+        report = httpx.get(report_url, headers=as_user).json()
         expected = (30000 * 1.25 + 10000 * 0.125 + 3000 * 10) / 1e6  # gpt-5 list prices per MTok
         assert report["total_cost_usd"] == pytest.approx(expected, rel=1e-6)
         assert f"${expected:,.2f}" in comment.body and "serve-session-1" in comment.body

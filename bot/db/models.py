@@ -1,4 +1,4 @@
-"""The tables: traces (sessions, spans, cursors) and the GitHub side (installations, deliveries, pull requests, links, approvals, tokens).
+"""The tables: traces (sessions, spans, cursors), the GitHub side (installations, deliveries, pull requests, links, approvals, tokens), outcomes and reverts, and the dashboard's (organisation config, alerts, access cache, digests).
 
 Spans are keyed by their namespaced native id alone, not by session, because the same model
 call can arrive through several files (resumed or forked sessions); one row per call is what
@@ -147,6 +147,10 @@ class PullRequestRow(SQLModel, table=True):
     state: str = "open"
     merged: bool = False
     merge_commit_sha: str | None = None
+    """From the raw `closed` payload (githubkit's 2026-03-10 models no longer carry it)."""
+    author: str | None = None
+    """The pull request's author: whom its sessions' spend is charged to in per-user figures."""
+    merged_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     opened_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     dirty: bool = Field(default=True, index=True)
@@ -207,3 +211,115 @@ class IngestToken(SQLModel, table=True):
     """The installation account login whose repositories this token may write sessions for."""
     created_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
     last_used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class PullCommit(SQLModel, table=True):
+    """A commit of a pull request (recorded at refresh), so "This reverts commit <sha>" finds the pull request."""
+
+    __tablename__ = "pull_commits"
+
+    pull_id: int = Field(foreign_key="pull_requests.id", primary_key=True)
+    sha: str = Field(primary_key=True, index=True)
+
+
+class Revert(SQLModel, table=True):
+    """One revert signal, as seen: `source` undoes `target` once `source` has landed.
+
+    Keys are text so the fact can be stored before either side is known: `commit:<sha>` (a
+    commit pushed to the default branch, or of a pull request), `pull:<id>` (a pull request of
+    ours), `number:<owner/repo>#<n>` (the Revert button's "Reverts owner/repo#N").
+    """
+
+    __tablename__ = "reverts"
+
+    repo: str = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+    target: str = Field(primary_key=True)
+    seen_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+
+
+class Outcome(SQLModel, table=True):
+    """What became of a pull request, recomputed from its state and every revert signal."""
+
+    __tablename__ = "outcomes"
+
+    pull_id: int = Field(foreign_key="pull_requests.id", primary_key=True)
+    outcome: str = Field(index=True)
+    """open | accepted | abandoned | reverted | revert (a merged revert of another change)."""
+    reverted_by: str | None = None
+    """What undid it: `#12` or a commit SHA."""
+    reverts: str | None = None
+    """For a revert: the pull request (`#5`) or commit it undid."""
+    decided_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+
+
+class OrgConfig(SQLModel, table=True):
+    """An account's `agentspend.yml` from its `.github` repository, as last fetched (teams and alerts)."""
+
+    __tablename__ = "org_configs"
+
+    owner: str = Field(primary_key=True)
+    """The account login, lower-cased."""
+    text: str | None = Field(default=None, sa_type=sa.Text)
+    """None: the account has no such file (no teams, no alerts)."""
+    fetched_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+
+
+class TeamMember(SQLModel, table=True):
+    """A member of a team named in the organisation config (listed there, or read from a GitHub team)."""
+
+    __tablename__ = "team_members"
+
+    owner: str = Field(primary_key=True)
+    team: str = Field(primary_key=True)
+    login: str = Field(primary_key=True)
+
+
+class AlertRow(SQLModel, table=True):
+    """A tier of a time-window budget crossed: claimed once per window, then sent to the webhook."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (sa.UniqueConstraint("owner", "scope", "subject", "period", "window_start", "tier"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(index=True)
+    scope: str
+    """user | team | repo | org."""
+    subject: str
+    period: str
+    """hourly | daily | weekly | monthly."""
+    window_start: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    tier: float
+    budget_usd: float
+    spent_usd: float
+    state: str = "pending"
+    """pending | sent | failed (retried) | unsent (no webhook configured: shown on the dashboard only)."""
+    attempts: int = 0
+    error: str | None = None
+    created_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+    sent_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class AccessCheck(SQLModel, table=True):
+    """Whether a signed-in user's own token can see a repository, asked of GitHub and kept briefly."""
+
+    __tablename__ = "access_cache"
+
+    login: str = Field(primary_key=True)
+    repo: str = Field(primary_key=True)
+    """`owner/name` lower-cased; `*` marks "the list of the user's repositories was fetched"."""
+    allowed: bool
+    checked_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))
+
+
+class Digest(SQLModel, table=True):
+    """The weekly digest of an installation, sent once per week."""
+
+    __tablename__ = "digests"
+
+    installation_id: int = Field(primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False})
+    week_start: datetime = Field(primary_key=True, sa_type=sa.DateTime(timezone=True))
+    summary_json: str = Field(sa_type=sa.Text)
+    state: str = "pending"
+    """pending | sent | failed | unsent (no webhook configured)."""
+    created_at: datetime = Field(default_factory=_now, sa_type=sa.DateTime(timezone=True))

@@ -424,3 +424,8 @@ async def owners_of(db: AsyncSession, keys: list[str]) -> dict[str, str | None]:
         return {}
     rows = (await db.execute(sa.select(_SESSIONS.c.key, _SESSIONS.c.owner).where(_SESSIONS.c.key.in_(keys)))).all()
     return {r.key: r.owner for r in rows}
+
+
+def keyed(keys: Iterable[str]) -> Any:
+    """Sessions with these keys (for `load_sessions`, which adds their subagents)."""
+    return _SESSIONS.c.key.in_(list(keys))

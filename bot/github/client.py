@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, Self
 
 import httpx
-from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub
+from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub, OAuthWebAuthStrategy, TokenAuthStrategy
 from githubkit.cache import MemCacheStrategy
-from githubkit.exception import GitHubException, RateLimitExceeded, RequestError, RequestFailed
+from githubkit.exception import AuthExpiredError, GitHubException, RateLimitExceeded, RequestError, RequestFailed
 from githubkit.response import Response
 from githubkit.retry import RetryOption
 
@@ -65,6 +65,8 @@ CHECK_NAME = "AgentSpend"
 
 RAW = {"Accept": "application/vnd.github.raw+json"}
 VERSIONED = {"X-GitHub-Api-Version": API_VERSION}
+OLD_API_VERSION: Final = "2022-11-28"
+"""Only for `merge_commit_sha`, which the pinned version no longer returns."""
 """githubkit's paginator sends only the headers we pass on pages after the first (docs/github.md §3, gotcha 7)."""
 
 ROLES = ("admin", "maintain", "write", "triage", "read", "none")
@@ -108,6 +110,12 @@ class GitHubApi(Protocol):
     async def permission(self, repo: str, login: str, installation_id: int) -> str: ...
 
     async def team_member(self, org: str, team_slug: str, login: str, installation_id: int) -> bool: ...
+
+    async def file_text(self, repo: str, path: str, installation_id: int) -> str | None: ...
+
+    async def team_members(self, org: str, team_slug: str, installation_id: int) -> list[str]: ...
+
+    async def merge_commit_sha(self, repo: str, number: int, installation_id: int) -> str | None: ...
 
 
 def make_client(settings: Settings) -> GitHubApi:
@@ -188,6 +196,7 @@ class GitHubClient:
             is_fork=_is_fork(pr),
             opened_at=_time(pr.get("created_at")),
             closed_at=_time(pr.get("closed_at")),
+            merged_at=_time(pr.get("merged_at")),
             commits=commits,
             # Never the head: the author of a pull request must not be able to raise their own budget.
             config_text=await self._file(gh, owner, name, config_path, base_ref),
@@ -277,6 +286,44 @@ class GitHubClient:
                 return False
             raise
         return answer.json().get("state") == "active"
+
+    async def file_text(self, repo: str, path: str, installation_id: int) -> str | None:
+        """A file on the repository's default branch (the organisation config), None when missing.
+
+        A repository the installation cannot see answers 404 too: for an organisation without a
+        `.github` repository, or one the App is not installed on, that means "no config".
+        """
+        gh, (owner, name) = self._installation(installation_id), _split(repo)
+        try:
+            answer = await gh.rest(API_VERSION).repos.async_get_content(owner, name, path, headers=RAW)
+        except RequestFailed as failure:
+            if failure.response.status_code == 404:
+                return None
+            raise
+        return answer.text
+
+    async def team_members(self, org: str, team_slug: str, installation_id: int) -> list[str]:
+        """Logins of the team's members (child teams included, as GitHub lists them); [] for an unknown team."""
+        gh = self._installation(installation_id)
+        pages = gh.rest.paginate(
+            gh.rest(API_VERSION).teams.async_list_members_in_org, _json_list,
+            org=org, team_slug=team_slug, per_page=100, headers=VERSIONED,
+        )
+        try:
+            return [member["login"] async for member in pages]
+        except RequestFailed as failure:
+            if failure.response.status_code == 404:
+                return []
+            raise
+
+    async def merge_commit_sha(self, repo: str, number: int, installation_id: int) -> str | None:
+        """The merge commit of a merged pull request, for when its `closed` webhook was missed.
+
+        API version 2026-03-10 dropped the field (docs/github.md §3, gotcha 1); 2022-11-28 still has it.
+        """
+        gh, (owner, name) = self._installation(installation_id), _split(repo)
+        answer = await gh.arequest("GET", f"/repos/{owner}/{name}/pulls/{number}", headers={"X-GitHub-Api-Version": OLD_API_VERSION})
+        return answer.json().get("merge_commit_sha")
 
     # helpers
 
@@ -507,6 +554,8 @@ class RecordingClient:
     """(repo, login) -> role; anyone else has "none"."""
     teams: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     """(org, team slug) -> member logins."""
+    files: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """(repo, path) -> text on the default branch."""
     app_id: int = 0
     writes: list[Write] = field(default_factory=list)
     _ids: int = field(default=0, init=False, repr=False)
@@ -558,6 +607,15 @@ class RecordingClient:
     async def team_member(self, org: str, team_slug: str, login: str, installation_id: int) -> bool:
         return login in self.teams.get((org, team_slug), frozenset())
 
+    async def file_text(self, repo: str, path: str, installation_id: int) -> str | None:
+        return self.files.get((repo, path))
+
+    async def team_members(self, org: str, team_slug: str, installation_id: int) -> list[str]:
+        return sorted(self.teams.get((org, team_slug), frozenset()))
+
+    async def merge_commit_sha(self, repo: str, number: int, installation_id: int) -> str | None:
+        return None
+
     def to_json(self) -> str:
         """The writes as a JSON list of {method, arguments}, for `agentspend demo` and dry-run logs."""
         return json.dumps([asdict(write) for write in self.writes], indent=2)
@@ -575,3 +633,85 @@ class RecordingClient:
     def _next_id(self) -> int:
         self._ids += 1
         return self._ids
+
+
+# --- signed-in people: the App's OAuth web flow and what a person's own token can see ------------
+
+
+class SignInError(Exception):
+    """GitHub refused the sign-in (a bad or used code, wrong client credentials); the message is safe to show."""
+
+
+def web_url(api_url: str) -> str:
+    """Where people sign in: github.com for api.github.com, the host itself for GitHub Enterprise (…/api/v3) or a test server."""
+    url = httpx.URL(api_url)
+    if url.host == "api.github.com":
+        return "https://github.com"
+    return str(url.copy_with(raw_path=b"/")).rstrip("/")
+
+
+class GitHubUsers:
+    """GitHub as the signed-in person sees it, through their own user token: who they are, which repositories they can see.
+
+    The dashboard never uses the App's installation token to decide what a person may see.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._client_id = settings.github_client_id
+        self._client_secret = settings.github_client_secret
+        self._api_url = settings.github_api_url
+        self._pool = httpx.AsyncHTTPTransport()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._client_id and self._client_secret)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._pool.aclose()
+
+    def authorize_url(self, state: str, redirect_uri: str) -> str:
+        query = httpx.QueryParams({"client_id": self._client_id or "", "redirect_uri": redirect_uri, "state": state})
+        return f"{web_url(self._api_url)}/login/oauth/authorize?{query}"
+
+    async def exchange_code(self, code: str, redirect_uri: str) -> str:
+        """The user access token for the code GitHub handed our callback (single use)."""
+        auth = OAuthWebAuthStrategy(self._client_id or "", self._client_secret or "", code, redirect_uri)
+        try:
+            token = await auth.async_exchange_token(self._github(None))
+        except AuthExpiredError as refused:
+            detail = refused.args[1] if len(refused.args) > 1 and isinstance(refused.args[1], dict) else {}
+            raise SignInError(detail.get("error_description") or "GitHub did not accept the sign-in code") from None
+        return str(token.token)
+
+    async def login(self, token: str) -> str:
+        gh = self._github(token)  # held: githubkit's namespaces keep only a weak reference to their client
+        return (await gh.rest(API_VERSION).users.async_get_authenticated()).json()["login"]
+
+    async def repositories(self, token: str) -> set[str]:
+        """`owner/name` (lower-cased) of every repository the person can see through their token."""
+        gh = self._github(token)
+        pages = gh.rest.paginate(gh.rest(API_VERSION).repos.async_list_for_authenticated_user, _json_list,
+                                 per_page=100, headers=VERSIONED)
+        return {repo["full_name"].lower() async for repo in pages}
+
+    async def can_see(self, token: str, repo: str) -> bool:
+        """Asked of GitHub with the person's token: a 404 (or 403) means they cannot."""
+        owner, name = _split(repo)
+        gh = self._github(token)
+        try:
+            await gh.rest(API_VERSION).repos.async_get(owner, name)
+        except RequestFailed as failure:
+            if failure.response.status_code in (403, 404):
+                return False
+            raise
+        return True
+
+    def _github(self, token: str | None) -> GitHub[Any]:
+        return GitHub(
+            TokenAuthStrategy(token) if token else None, base_url=self._api_url, user_agent=USER_AGENT,
+            timeout=TIMEOUT_SECONDS, http_cache=False, auto_retry=_retry, cache_strategy=MemCacheStrategy(),
+            async_transport=_SharedPool(self._pool),
+        )

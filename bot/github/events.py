@@ -261,6 +261,8 @@ class PushEvent(_RepositoryEvent):
     commits: tuple[PushedCommit, ...]
     head_commit_id: str | None = _at("head_commit", "id", default=None)
     """None when the push deleted the ref."""
+    default_branch: str | None = _at("repository", "default_branch", default=None)
+    """Reverts count only once they land here."""
 
     @property
     def branch(self) -> str | None:

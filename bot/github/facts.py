@@ -36,6 +36,7 @@ class PullFacts:
     is_fork: bool = False
     opened_at: datetime | None = None
     closed_at: datetime | None = None
+    merged_at: datetime | None = None
     commits: tuple[CommitFact, ...] = ()
     config_text: str | None = None
     """`.github/agentspend.yml` at the base ref; None when the file does not exist."""

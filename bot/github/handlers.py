@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import pulls, tokens
+from bot import outcomes as outcome_keys
+from bot.db import dashboard, outcomes, pulls, tokens
 from bot.github.events import (
     CheckRunEvent,
     CheckSuiteEvent,
@@ -44,23 +45,53 @@ async def installation_repositories(db: AsyncSession, event: InstallationReposit
     await tokens.remove_repos(db, event.installation_id, list(event.repositories_removed))
 
 
+OUTCOME_ACTIONS = frozenset({"opened", "reopened", "closed"})
+"""The actions that can change what became of a pull request."""
+
+
 async def pull_request(db: AsyncSession, event: PullRequestEvent, app_id: int | None) -> None:
-    """Any change to a pull request (new head, labels, base, close) means: refresh it."""
+    """Any change to a pull request (new head, labels, base, close) means: refresh it.
+
+    Closing, merging and reopening also decide its outcome again; a merged pull request made by
+    GitHub's Revert button records what it reverts.
+    """
     await tokens.ensure_installation(db, event.installation_id, event.repo.split("/", 1)[0])
     await tokens.add_repos(db, event.installation_id, [event.repo])
-    await pulls.upsert_pull(
+    # Only overwritten when the payload has them: a merge SHA once known is not forgotten.
+    facts = {key: value for key, value in (("author", event.author), ("merge_commit_sha", event.merge_commit_sha)) if value}
+    pull_id = await pulls.upsert_pull(
         db, repo=event.repo, number=event.number, installation_id=event.installation_id,
         head_sha=event.head_sha, head_ref=event.head_ref, base_ref=event.base_ref,
-        state=event.state, merged=event.merged, merge_commit_sha=event.merge_commit_sha,
-        opened_at=event.created_at, closed_at=event.closed_at,
+        state=event.state, merged=event.merged, merged_at=event.merged_at,
+        opened_at=event.created_at, closed_at=event.closed_at, **facts,
     )
+    if event.action not in OUTCOME_ACTIONS:
+        return
+    if event.merged and event.reverts is not None:
+        reverted_repo, reverted_number = event.reverts
+        await outcomes.record_revert(db, event.repo, outcome_keys.pull_key(pull_id),
+                                     outcome_keys.number_key(reverted_repo, reverted_number))
+    await outcomes.recompute(db, event.repo)
 
 
 async def push(db: AsyncSession, event: PushEvent, app_id: int | None) -> None:
-    """New commits may carry `Agent-Session:` trailers: refresh the open PRs of that branch."""
-    if event.deleted or not event.ref.startswith("refs/heads/"):
+    """New commits may carry `Agent-Session:` trailers: refresh the open PRs of that branch.
+
+    On the default branch, `This reverts commit <sha>.` lines are revert signals: they have landed.
+    """
+    if event.deleted or event.branch is None:
         return
-    await pulls.mark_dirty(db, pulls.on_branch(event.repo, event.ref.removeprefix("refs/heads/")))
+    await pulls.mark_dirty(db, pulls.on_branch(event.repo, event.branch))
+    if event.branch != event.default_branch:
+        return
+    owner, _, name = event.repo.partition("/")
+    if name == ".github":
+        await dashboard.expire_org_config(db, owner)
+    signals = [(commit.id, sha) for commit in event.commits for sha in commit.reverts]
+    for commit_sha, reverted in signals:
+        await outcomes.record_revert(db, event.repo, outcome_keys.commit_key(commit_sha), outcome_keys.commit_key(reverted))
+    if signals:
+        await outcomes.recompute(db, event.repo)
 
 
 async def check_run(db: AsyncSession, event: CheckRunEvent, app_id: int | None) -> None:

@@ -16,8 +16,8 @@ import difflib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -254,10 +254,12 @@ class ConfigError:
     key_path: str | None
     more: int = 0
     """How many further problems the file has (the first one, by line, is the one shown)."""
+    path: str = CONFIG_PATH
+    """The file the error is in (the organisation config lives elsewhere)."""
 
     def describe(self) -> str:
         """One line for the check run: "`.github/agentspend.yml` line 7: budget.warn must be …"."""
-        where = f"`{CONFIG_PATH}`" + (f" line {self.line}" if self.line is not None else "")
+        where = f"`{self.path}`" + (f" line {self.line}" if self.line is not None else "")
         extra = f" (and {self.more} more problem{'s' if self.more > 1 else ''})" if self.more else ""
         return f"{where}: {self.message}{extra}"
 
@@ -276,21 +278,39 @@ def parse(text: str | None) -> RepoConfig | ConfigError:
     """The repository's config (None: no file), or the first thing wrong with it. Never raises."""
     if text is None:
         return RepoConfig.absent()
+    parsed = parse_document(text, RepoConfig, _SECTIONS)
+    if isinstance(parsed, ConfigError):
+        return parsed
+    root, config = parsed
+    return _cross_check(root, config)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_document(
+    text: str, model: type[M], sections: dict[tuple[str, ...], type[BaseModel]], path: str = CONFIG_PATH,
+    example: str = "budget",
+) -> tuple[Node | None, M] | ConfigError:
+    """Any of our YAML files into `model`, or its first error with a line: the same messages for every file.
+
+    `sections` maps key paths to the models found there, for "did you mean" suggestions.
+    Returns the YAML node tree too, for cross-key checks that want a line.
+    """
     if len(text) > MAX_CHARS:
-        return ConfigError(None, None, f"the file is over {MAX_CHARS // 1024} KB, which no config needs", None)
+        return ConfigError(None, None, f"the file is over {MAX_CHARS // 1024} KB, which no config needs", None, path=path)
     loaded = _load(text)
     if isinstance(loaded, ConfigError):
-        return loaded
+        return replace(loaded, path=path)
     root, data = loaded
     if data is None:
-        return RepoConfig()
+        return root, model()
     if not isinstance(data, dict):
-        return _error_at(root, (), f"the file must be a mapping of keys such as `budget:`, got {_shown(data)}")
+        return replace(_error_at(root, (), f"the file must be a mapping of keys such as `{example}:`, got {_shown(data)}"), path=path)
     try:
-        config = RepoConfig.model_validate(data)
+        return root, model.model_validate(data)
     except ValidationError as exc:
-        return _first_error(root, exc.errors())
-    return _cross_check(root, config)
+        return replace(_first_error(root, exc.errors(), sections), path=path)
 
 
 _MAX_FLOW_DEPTH = 32
@@ -388,13 +408,13 @@ def _duplicate_key(root: Node | None) -> ConfigError | None:
     return None
 
 
-def _first_error(root: Node | None, errors: list[ErrorDetails]) -> ConfigError:
+def _first_error(root: Node | None, errors: list[ErrorDetails], sections: dict[tuple[str, ...], type[BaseModel]]) -> ConfigError:
     """All problems are counted, the topmost is described: fixing the file top-down then converges."""
     found = []
     for error in errors:
         node = _locate(root, error["loc"])
         holder = _key_holder(error)
-        found.append(_error_from(node, _sentence(error, node), _path(error["loc"] if holder is None else holder)))
+        found.append(_error_from(node, _sentence(error, node, sections), _path(error["loc"] if holder is None else holder)))
     first = min(found, key=lambda e: e.line if e.line is not None else 1 << 30)
     return ConfigError(first.line, first.column, first.message, first.key_path, len(found) - 1)
 
@@ -489,11 +509,11 @@ def _key_holder(error: ErrorDetails) -> tuple[int | str, ...] | None:
     return None
 
 
-def _sentence(error: ErrorDetails, node: Node | None) -> str:
+def _sentence(error: ErrorDetails, node: Node | None, sections: dict[tuple[str, ...], type[BaseModel]]) -> str:
     """Our wording for one pydantic error: the key path, what it must be, and what it was."""
     loc, kind = error["loc"], error["type"]
     if kind == "extra_forbidden":
-        return _unknown_key(loc)
+        return _unknown_key(loc, sections)
     holder = _key_holder(error)
     if holder is not None:
         # pydantic has turned the key into 1 or 'None'; the node has it as typed (`yes`, `~`).
@@ -520,15 +540,15 @@ def _phrase(error: ErrorDetails) -> str:
     return message if message.startswith("must") else f"is not valid: {message[:1].lower()}{message[1:]}"
 
 
-def _unknown_key(loc: tuple[int | str, ...]) -> str:
+def _unknown_key(loc: tuple[int | str, ...], sections: dict[tuple[str, ...], type[BaseModel]]) -> str:
     """Unknown key, with the nearest known key at that level, or the section where it does belong."""
     parent, key = loc[:-1], str(loc[-1])
-    here = _SECTIONS.get(tuple(str(step) for step in parent))
+    here = sections.get(tuple(str(step) for step in parent))
     close = difflib.get_close_matches(key.lower(), list(here.model_fields), n=1, cutoff=0.6) if here else []
     if close:
         suggestion = _path((*parent, close[0]))
     else:
-        suggestion = next((_path((*path, key)) for path, model in _SECTIONS.items() if key in model.model_fields), "")
+        suggestion = next((_path((*path, key)) for path, model in sections.items() if key in model.model_fields), "")
     hint = f" (did you mean `{suggestion}`?)" if suggestion else ""
     return f"unknown key `{_clip(_path(loc), 80)}`{hint}"
 

@@ -103,3 +103,25 @@ def _check_summary(report: Report, verdict: Verdict) -> str:
         if len(text) <= CHECK_SUMMARY_LIMIT or shown == 0:
             return text
         shown = len(report.findings) // 2 if shown is None else shown // 2
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+@lru_cache(maxsize=1)
+def dashboard_environment() -> jinja2.Environment:
+    """HTML pages: autoescaped (names in them come from logs and GitHub), same filters as the comment."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES / "dashboard"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(usd=usd, tokens=tokens, when=when, pct=pct)
+    return env
+
+
+def dashboard(template: str, **context: Any) -> str:
+    return dashboard_environment().get_template(template).render(**context)

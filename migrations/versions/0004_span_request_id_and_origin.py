@@ -4,7 +4,7 @@ A call logged natively and reported again by OpenTelemetry meets its copy on the
 telemetry and metric aggregates give way to the log by origin (bot.db.queries).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-24 10:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -341,6 +341,7 @@ class FakeGitHub:
             self.teams: dict[tuple[str, str], dict[str, str]] = {}  # (org, team slug) -> {login: role}
             self.users: dict[str, tuple[int, str]] = {}  # login -> (id, type)
             self.oauth_codes: dict[str, str] = {}  # code -> login
+            self.signed_in: str | None = None  # who is signed in to github.com in "the browser" (see authorize)
             self.tokens: dict[str, Token] = {}
             self.calls: list[Call] = []
             self.strays: list[Call] = []
@@ -436,6 +437,18 @@ class FakeGitHub:
         """The `code` GitHub would hand our OAuth callback after `login` signs in."""
         with self._lock:
             self.oauth_codes[code] = login
+
+    def sign_in(self, login: str | None) -> None:
+        """Who /login/oauth/authorize treats as signed in to GitHub (None: nobody; authorize then refuses)."""
+        with self._lock:
+            self.signed_in = login
+
+    def user_token(self, login: str) -> str:
+        """A user access token for `login`, as the OAuth flow would end with (for API clients in tests)."""
+        with self._lock:
+            token = self._new_token("ghu_", login=login)
+            token.expires_at = self.clock() + timedelta(hours=8)
+            return token.value
 
     def seed_hello_world(self, commits: list[Commit] | None = None) -> PullRequest:
         """Codertocat/Hello-World, installation 1, PR #2 (changes -> master) as in the webhook fixtures."""
@@ -576,8 +589,9 @@ class FakeGitHub:
         if route.auth == "user" and token.login is None:
             raise _fail(403, "Resource not accessible by integration")
         if "repo" in req.params and (repo := self.repos.get(f"{req.params['owner']}/{req.params['repo']}")):
+            # A person sees every public repository, and private ones they have a role on.
             visible = (token.installation_id == repo.installation_id if token.login is None
-                       else self._role(repo.full_name, token.login) != "none")
+                       else not repo.private or self._role(repo.full_name, token.login) != "none")
             if not visible:
                 raise _fail(404, "Not Found")
 
@@ -672,6 +686,23 @@ class FakeGitHub:
         if repo.installation_id is None:
             raise _fail(404, "Not Found")
         return Reply(200, self._installation(repo))
+
+    @_route("GET", "/login/oauth/authorize", auth="none")
+    def _oauth_authorize(self, req: _Request) -> Reply:
+        """The page a browser is sent to: GitHub asks the signed-in person, then redirects back with a code.
+
+        The fake's person has already authorised the App: it redirects at once, keeping `state`.
+        """
+        redirect_uri, client_id = req.query.get("redirect_uri"), req.query.get("client_id")
+        if client_id != self.app.client_id or not redirect_uri:
+            return Reply(404, b"<html><body>Not Found</body></html>", {"Content-Type": "text/html; charset=utf-8"})
+        if self.signed_in is None:
+            return Reply(200, b"<html><body>Sign in to GitHub</body></html>", {"Content-Type": "text/html; charset=utf-8"})
+        code = secrets.token_hex(10)
+        self.oauth_codes[code] = self.signed_in
+        query = urlencode({"code": code, **({"state": req.query["state"]} if "state" in req.query else {})})
+        return Reply(302, b"", {"Location": f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{query}",
+                                "Content-Type": "text/html; charset=utf-8"})
 
     @_route("POST", "/login/oauth/access_token", auth="none")
     def _oauth_access_token(self, req: _Request) -> Reply:
@@ -875,6 +906,14 @@ class FakeGitHub:
         team_id = _stable_id(f"{org}/{slug}")
         url = f"{self.url}/organizations/{_stable_id(org)}/team/{team_id}/memberships/{login}"
         return Reply(200, {"url": url, "role": role, "state": "active"})
+
+    @_route("GET", "/orgs/{org}/teams/{team_slug}/members")
+    def _list_team_members(self, req: _Request) -> Reply:
+        members = self.teams.get((req.params["org"], req.params["team_slug"]))
+        if members is None:
+            raise _fail(404, "Not Found")
+        page, headers = self._page(req, [self._user(login) for login in sorted(members)])
+        return Reply(200, page, headers)
 
     # --- response shapes (field sets follow the OpenAPI `required` lists) ---
 
