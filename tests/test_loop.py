@@ -310,7 +310,8 @@ async def test_findings_reach_the_comment_the_check_and_the_report_route(loop: L
     await loop.send("pull_request", _pull_request("opened"), "d-1")
     await loop.settle()
 
-    report = (await loop.client.get("/api/v1/repos/codertocat/hello-world/pulls/2/report")).json()
+    as_user = {"Authorization": f"Bearer {loop.fake.user_token('Codertocat')}"}
+    report = (await loop.client.get("/api/v1/repos/codertocat/hello-world/pulls/2/report", headers=as_user)).json()
     [finding] = report["findings"]
     assert finding["kind"] == "retry_loop" and finding["session"] == TRAILER_SESSION
     assert finding["span_ids"] == [f"{TRAILER_SESSION}:call{i}:bash" for i in range(2)]
