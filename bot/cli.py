@@ -302,6 +302,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if missing:
         raise UsageError(f"serve needs {', '.join(missing)} (or AGENTSPEND_DRY_RUN=1 for the App identity)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # two lines a second per tick otherwise
     upgrade(settings.database_url)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = 0x4147_5350  # "AGSP": the advisory lock id for periodic jobs
 REFRESH_RETRY = timedelta(seconds=30)
 KEEP_DONE_DELIVERIES = timedelta(days=30)
+DELIVERY_BATCH = 50
+TICK_BUDGET = timedelta(seconds=5)
 ORG_CONFIG_MAX_AGE = timedelta(minutes=30)
 """How stale the organisation config may get; a push to the `.github` repository refetches it at the next tick."""
 RECENT_ACTIVITY = timedelta(days=14)
@@ -263,9 +265,13 @@ async def reconcile(svc: Services) -> int:
     return marked + len(missing)
 
 
-async def tick(svc: Services) -> None:
-    """One round of the worker: due deliveries first, then due pull requests."""
-    await process_deliveries(svc)
+async def tick(svc: Services, budget: timedelta = TICK_BUDGET) -> None:
+    """One round of the worker: every due delivery (batch after batch, so a burst is drained at
+    the speed of the database rather than one batch a tick), then due pull requests. Under a
+    sustained flood the deliveries stop after `budget` so refreshes still get their turn."""
+    until = asyncio.get_running_loop().time() + budget.total_seconds()
+    while await process_deliveries(svc, DELIVERY_BATCH) == DELIVERY_BATCH and asyncio.get_running_loop().time() < until:
+        pass
     await refresh_dirty(svc)
 
 
