@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fakes.github import private_key_pem  # noqa: E402 - any key: the fake accepts every JWT
+from processes import free_port  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -56,12 +56,6 @@ class Outcome:
     failed: int = 0
     """Deliveries whose handler gave up: each one is a bug in the product or in this script."""
     peak_rss_mb: float = 0.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _body() -> bytes:
@@ -150,7 +144,7 @@ async def _run_rate(rate: int, seconds: float, fake_url: str) -> Outcome:
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     url = ADMIN_URL.rpartition("/")[0] + "/" + name
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AGENTSPEND_"))} | {
         "DATABASE_URL": url, "GITHUB_APP_ID": "424242", "GITHUB_APP_PRIVATE_KEY": private_key_pem(),
         "GITHUB_WEBHOOK_SECRET": SECRET, "GITHUB_API_URL": fake_url,

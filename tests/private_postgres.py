@@ -11,11 +11,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from processes import free_port
 
 
 def _bindir() -> Path:
@@ -23,12 +24,6 @@ def _bindir() -> Path:
     if not found:
         raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -12,8 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,16 +20,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fakes.github import Commit, FakeGitHub, private_key_pem
-from private_postgres import PrivatePostgres, free_port, remove, start_private_postgres
+from private_postgres import PrivatePostgres, remove, start_private_postgres
+from processes import AGENTSPEND, free_port, until, wait_healthy
 from test_loop import HEAD, REPO, SECRET, TRAILER_SESSION, _pull_request, _trailer_session, loop_on
 
 from bot import jobs
 from bot.db.engine import make_engine, upgrade
 from bot.github.events import sign
 from bot.wire import to_json
-
-AGENTSPEND = [sys.executable, "-m", "bot"]
-
 
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
@@ -107,26 +103,6 @@ def _serve(env: dict[str, str], port: int) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _wait_healthy(url: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert server.poll() is None, f"serve exited with {server.returncode}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("serve did not become healthy in 60 s")
-
-
-def _until(condition, timeout: float = 60.0, poll: float = 0.2) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(poll)
-
-
 def _deliver(url: str, delivery: str, body: bytes) -> int | None:
     """POST a signed synchronize delivery; None when nothing answered (the server is down)."""
     headers = {"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery,
@@ -152,21 +128,21 @@ def test_serve_killed_while_deliveries_arrive_loses_nothing(database_url: str, f
     answered: dict[str, int | None] = {}
     server = _serve(env, port)
     try:
-        _wait_healthy(url, server)
+        wait_healthy(url, server)
         answered["opened"] = _deliver(url, "opened", json.dumps(_pull_request("opened")).encode())
-        _until(lambda: len(fake_github.check_runs_for(REPO, HEAD, "AgentSpend")) == 1)
+        until(lambda: len(fake_github.check_runs_for(REPO, HEAD, "AgentSpend")) == 1)
         token = subprocess.run([*AGENTSPEND, "token", "create", "--owner", "codertocat"], env=env,
                                capture_output=True, text=True, check=True).stdout.strip()
         uploaded = httpx.post(f"{url}/api/v1/sessions", content=to_json([_trailer_session(100)]),
                               headers={"Authorization": f"Bearer {token}"})
         assert uploaded.status_code == 200
 
-        _until(lambda: len(fake_github.comments_on(REPO, 2)) == 1)
+        until(lambda: len(fake_github.comments_on(REPO, 2)) == 1)
         fake_github.latency = 0.3  # a refresh now takes seconds: long enough to be killed half-way
         fake_github.clear_calls()
         for i in range(13):
             answered[f"sync-{i}"] = _deliver(url, f"sync-{i}", body)
-        _until(lambda: fake_github.calls_to("GET", "/repos/*/pulls/2"), poll=0.01)  # a refresh has begun
+        until(lambda: fake_github.calls_to("GET", "/repos/*/pulls/2"), poll=0.01)  # a refresh has begun
         server.send_signal(signal.SIGKILL)
         server.wait()
         assert _held(database_url), "the kill should land in the middle of a refresh"
@@ -176,14 +152,14 @@ def test_serve_killed_while_deliveries_arrive_loses_nothing(database_url: str, f
         fake_github.latency = 0.0
 
         server = _serve(env, port)
-        _wait_healthy(url, server)
+        wait_healthy(url, server)
         for delivery, status in list(answered.items()):
             if status is None:  # what GitHub shows as failed, an operator redelivers
                 answered[delivery] = _deliver(url, delivery, body)
         assert set(answered.values()) == {202}
 
-        _until(lambda: set(asyncio.run(_delivery_states(database_url)).values()) == {"done"})
-        _until(lambda: _settled(database_url), timeout=30)
+        until(lambda: set(asyncio.run(_delivery_states(database_url)).values()) == {"done"})
+        until(lambda: _settled(database_url), timeout=30)
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -9,10 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,17 +18,11 @@ from fakes.github import Commit, FakeGitHub, private_key_pem
 
 from bot.github.events import sign
 from conftest import FIXTURES
+from processes import AGENTSPEND, free_port, until, wait_healthy
 
 REPO = "Codertocat/Hello-World"
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 SECRET = "serve-secret"
-AGENTSPEND = [sys.executable, "-m", "bot"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rollout(home: Path) -> None:
@@ -66,41 +57,20 @@ def env(tmp_path: Path, fake_github: FakeGitHub) -> dict[str, str]:
     }
 
 
-def _wait_healthy(url: str, server: subprocess.Popen) -> None:
-    for _ in range(150):
-        if server.poll() is not None:
-            raise AssertionError(f"serve exited with {server.returncode}: {server.stderr.read() if server.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not become healthy in 30 s")
-
-
-def _until(condition, timeout: float = 30.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.25)
-
-
 def test_serve_push_and_publish(env: dict[str, str], fake_github: FakeGitHub) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([*AGENTSPEND, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_healthy(url, server)
+        wait_healthy(url, server)
         body = (FIXTURES / "github/webhooks/pull_request.opened.json").read_bytes()
         headers = {"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "serve-1", "Content-Type": "application/json"}
         assert httpx.post(f"{url}/webhooks/github", content=body,
                           headers=headers | {"X-Hub-Signature-256": sign(body, "wrong")}).status_code == 401
         assert httpx.post(f"{url}/webhooks/github", content=body,
                           headers=headers | {"X-Hub-Signature-256": sign(body, "old-secret")}).status_code == 202
-        _until(lambda: len(fake_github.check_runs_for(REPO, HEAD, "AgentSpend")) == 1)  # "no traces yet"
+        until(lambda: len(fake_github.check_runs_for(REPO, HEAD, "AgentSpend")) == 1)  # "no traces yet"
 
         token = subprocess.run([*AGENTSPEND, "token", "create", "--owner", "codertocat"], env=env,
                                capture_output=True, text=True, check=True).stdout.strip()
@@ -109,7 +79,7 @@ def test_serve_push_and_publish(env: dict[str, str], fake_github: FakeGitHub) ->
         assert pushed.returncode == 0, pushed.stderr
         assert "pushed 1 session(s)" in pushed.stdout
 
-        _until(lambda: len(fake_github.comments_on(REPO, 2)) == 1)
+        until(lambda: len(fake_github.comments_on(REPO, 2)) == 1)
         [comment] = fake_github.comments_on(REPO, 2)
         report_url = f"{url}/api/v1/repos/codertocat/hello-world/pulls/2/report"
         assert httpx.get(report_url).status_code == 401  # behind the dashboard's access rule
@@ -118,7 +88,7 @@ def test_serve_push_and_publish(env: dict[str, str], fake_github: FakeGitHub) ->
         expected = (30000 * 1.25 + 10000 * 0.125 + 3000 * 10) / 1e6  # gpt-5 list prices per MTok
         assert report["total_cost_usd"] == pytest.approx(expected, rel=1e-6)
         assert f"${expected:,.2f}" in comment.body and "serve-session-1" in comment.body
-        _until(lambda: fake_github.check_runs_for(REPO, HEAD, "AgentSpend")[0].conclusion == "failure")
+        until(lambda: fake_github.check_runs_for(REPO, HEAD, "AgentSpend")[0].conclusion == "failure")
         assert len(fake_github.check_runs_for(REPO, HEAD, "AgentSpend")) == 1
 
         again = subprocess.run([*AGENTSPEND, "push", "--server", url, "--token", token], env=env,
