@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -289,10 +290,13 @@ class _Builder:
         self.rejected: Counter[str] = Counter()
 
     def guard(self, step: Any, item: Any) -> None:
+        """One bad record is rejected and counted (OTLP partial success), never the whole export."""
         try:
             step(item)
         except _Rejected as exc:
             self.rejected[str(exc)] += 1
+        except (TypeError, ValueError, OverflowError, AttributeError, KeyError) as exc:
+            self.rejected[f"unreadable record ({type(exc).__name__})"] += 1
 
     def finish(self) -> list[Session]:
         for key, span in self.spans.values():
@@ -559,17 +563,20 @@ def _text(value: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    """Attributes arrive as ints, doubles or (Claude Code) decimal strings."""
+    """Attributes arrive as ints, doubles or (Claude Code) decimal strings; NaN and infinities
+    (`"1e400"` is one) are no number of tokens, dollars or milliseconds."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value) if not isinstance(value, int) or abs(value) < 2**1000 else math.inf
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _count(value: Any, key: str) -> int:
