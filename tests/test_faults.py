@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -225,3 +226,61 @@ async def test_a_refresh_whose_worker_died_is_claimed_again_once_its_lease_runs_
     async with session_scope(engine) as db:
         await pulls.release(db, claimed)
         assert await pulls.claim_dirty(db) == []  # released and clean: nothing to do
+
+
+# --- GitHub failing, then recovering -----------------------------------------------------------
+
+
+async def _make_due(loop) -> None:  # noqa: ANN001
+    """Let the postponed refresh's time come now (instead of waiting it out in the test)."""
+    from bot.db.engine import session_scope
+
+    async with session_scope(loop.svc.engine) as db:
+        await db.execute(sa.text("update pull_requests set refresh_after = null"))
+
+
+async def _refresh_after_s(loop) -> float:  # noqa: ANN001
+    from datetime import UTC, datetime
+
+    from bot.db import pulls
+    from bot.db.engine import session_scope
+
+    async with session_scope(loop.svc.engine) as db:
+        due = await pulls.next_refresh_at(db)
+    return (due - datetime.now(UTC)).total_seconds()
+
+
+async def test_github_500_and_502_then_recovering_is_retried_to_one_comment(database_url: str,
+                                                                            fake_github: FakeGitHub) -> None:
+    async with loop_on(database_url, fake_github) as loop:
+        await loop.upload(_trailer_session(100))
+        await loop.send("pull_request", _pull_request("opened"), "d-1")
+        fake_github.fail("POST", "/repos/*/issues/2/comments", status=500, times=2)
+        fake_github.fail("POST", "/repos/*/issues/2/comments", status=502, times=2)  # past the client's retries
+        await loop.settle()
+        assert loop.comments() == []
+        assert 20 < await _refresh_after_s(loop) <= jobs.REFRESH_RETRY.total_seconds()  # postponed, not dropped
+
+        await _make_due(loop)
+        await loop.settle()  # GitHub is back
+        assert len(loop.comments()) == 1 and len(loop.checks()) == 1
+        statuses = [c.status for c in fake_github.calls_to("POST", "/repos/*/issues/2/comments")]
+        assert statuses == [500, 500, 502, 502, 201]
+
+
+async def test_a_secondary_rate_limit_postpones_the_refresh_and_nobody_sleeps_on_it(database_url: str,
+                                                                                   fake_github: FakeGitHub) -> None:
+    async with loop_on(database_url, fake_github) as loop:
+        await loop.upload(_trailer_session(100))
+        await loop.send("pull_request", _pull_request("opened"), "d-1")
+        fake_github.rate_limit("POST", "/repos/*/check-runs", retry_after=120)
+        started = time.monotonic()
+        await loop.settle()
+        assert time.monotonic() - started < 60  # the 120 s were not slept on
+        assert 100 < await _refresh_after_s(loop) <= 121  # Retry-After honoured: not before it
+        assert loop.checks() == []
+        assert await loop.send("pull_request", _pull_request("labeled"), "d-2") == 202  # webhooks still answer at once
+
+        await _make_due(loop)
+        await loop.settle()
+        assert len(loop.checks()) == 1 and len(loop.comments()) == 1
