@@ -43,7 +43,7 @@ async def refresh_pull_request(svc: Services, pull_id: int) -> str:
     async with session_scope(svc.engine) as db:
         await _record_outcome_facts(db, pr, facts)
         trailers = {key for commit in facts.commits for key in attribution.trailer_sessions(commit.message)}
-        candidates = await queries.load_sessions(db, queries.sessions_for_pull(pr.repo, trailers))
+        candidates = await queries.load_sessions(db, queries.sessions_for_pull(pr.repo, trailers), with_spans=False)
         others = [_stored_facts(row) for row in await pulls.open_pulls(db, pr.repo, pull_id)]
         owners = await queries.owners_of(db, [s.key for s in candidates])
         requested = [a for a in await pulls.approvals_of(db, pull_id) if a.status == "requested"]
@@ -51,7 +51,8 @@ async def refresh_pull_request(svc: Services, pull_id: int) -> str:
     config = repo_config.parse(facts.config_text)
     linked = attribution.link(facts, candidates, others, owner_of=owners.get)
     kept = {link.session_key for link in linked.links}
-    sessions = [s for s in candidates if s.key in kept]
+    async with session_scope(svc.engine) as db:  # only the linked sessions' spans: a repository's history can be millions
+        sessions = await queries.attach_spans(db, [s for s in candidates if s.key in kept])
     report = build.build(sessions, svc.prices.source)
     thresholds, report.waste_thresholds = waste.thresholds(config, "on the base branch")
     report.findings = waste.find(sessions, thresholds, svc.prices)

@@ -363,8 +363,10 @@ async def session_totals(db: AsyncSession, repo: str | None = None) -> list[Sess
     ]
 
 
-async def load_sessions(db: AsyncSession, condition: Any) -> list[Session]:
-    """Sessions matching `condition`, their subagent sessions, and all their spans, as trace objects."""
+async def load_sessions(db: AsyncSession, condition: Any, *, with_spans: bool = True) -> list[Session]:
+    """Sessions matching `condition` and their subagent sessions, as trace objects; with their
+    spans, or (`with_spans=False`) without, for deciding which of them matter before paying for
+    their spans (`attach_spans`)."""
     s = _SESSIONS.c
     rows = list((await db.execute(sa.select(_SESSIONS).where(condition))).all())
     keys = {r.key for r in rows}
@@ -374,21 +376,31 @@ async def load_sessions(db: AsyncSession, condition: Any) -> list[Session]:
         rows += children
         frontier = {r.key for r in children}
         keys |= frontier
-    spans: dict[str, list[Span]] = {key: [] for key in keys}
-    key_list = sorted(keys)
+    sessions = [_session_from_row(r) for r in rows]
+    return await attach_spans(db, sessions) if with_spans else sessions
+
+
+async def attach_spans(db: AsyncSession, sessions: list[Session]) -> list[Session]:
+    """Fill each session's spans from the store, in time order; returns the same sessions."""
+    spans: dict[str, list[Span]] = {session.key: [] for session in sessions}
+    key_list = sorted(spans)
     for start in range(0, len(key_list), 500):
         chunk = key_list[start : start + 500]
         for r in (await db.execute(sa.select(_SPANS).where(_SPANS.c.session_key.in_(chunk)))).all():
             spans[r.session_key].append(_span_from_row(r))
-    return [_session_from_row(r, spans[r.key]) for r in rows]
+    for session in sessions:
+        session.spans = sorted(spans[session.key], key=lambda x: (x.started_at or _DAWN, x.span_id))
+    return sessions
 
 
-def _session_from_row(r: Any, spans: list[Span]) -> Session:
+_DAWN = datetime.min.replace(tzinfo=UTC)
+
+
+def _session_from_row(r: Any) -> Session:
     return Session(
         key=r.key, runtime=Runtime(r.runtime), integration=Integration(r.integration), parent_key=r.parent_key,
         agent_name=r.agent_name, user=r.user, repo=r.repo, branch=r.branch, commits=list(r.commits or []),
         cwd=r.cwd, started_at=_aware(r.started_at), ended_at=_aware(r.ended_at), source=r.source,
-        spans=sorted(spans, key=lambda x: (x.started_at or datetime.min.replace(tzinfo=UTC), x.span_id)),
     )
 
 
