@@ -66,10 +66,10 @@ async def ingest(
             summary.skipped.update(result.skipped)
             summary.unpriced_tokens.update(prices.price_sessions(sessions))
             await queries.upsert_sessions(db, sessions)
+            await queries.name_subagents(db, sessions)
             await queries.save_cursors(db, adapter.name, result.cursors)
         on_unit(path)
     async with session_scope(engine) as db:
-        await queries.name_subagents(db)
         sessions_after, spans_after = await queries.count_rows(db)
     summary.sessions_added = sessions_after - sessions_before
     summary.spans_added = spans_after - spans_before
@@ -84,7 +84,7 @@ async def store_uploaded(db: AsyncSession, sessions: list[Session], owner: str, 
             span.cost_usd = span.price_ref = None
     unpriced = prices.price_sessions(sessions)
     await queries.upsert_sessions(db, sessions, owner=owner)
-    await queries.name_subagents(db)
+    await queries.name_subagents(db, sessions)
     repos = {s.repo for s in sessions if s.repo}
     if any(s.repo is None for s in sessions):
         repos |= await tokens.repos_of(db, owner)

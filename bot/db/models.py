@@ -68,7 +68,7 @@ class SpanRow(SQLModel, table=True):
     error_kind: str | None = None
     tool_name: str | None = None
     tool_input_hash: str | None = None
-    child_session_key: str | None = None
+    child_session_key: str | None = Field(default=None, index=True)
     sidechain: bool = False
     request_id: str | None = Field(default=None, index=True)
     """The provider's request id: where a telemetry copy of a call meets the logged call."""

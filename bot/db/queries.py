@@ -107,35 +107,30 @@ def _waves(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 async def _drop_stand_ins(db: AsyncSession, families: set[str]) -> None:
-    """The store's form of bot.corpus.stand_ins_to_drop, for the families just written."""
+    """The store's form of bot.corpus.stand_ins_to_drop, for the families just written: which
+    families have per-call records of each origin, then the stand-ins those make redundant."""
     if not families:
         return
     s, p = _SESSIONS.c, _SPANS.c
-    other = _SPANS.alias("other")
-    other_session = _SESSIONS.alias("other_session")
-
-    def has_calls(origins: tuple[str, ...], group: Any) -> Any:
-        return sa.exists().where(
-            other.c.session_key == other_session.c.key,
-            sa.func.coalesce(other_session.c.parent_key, other_session.c.key) == group,
-            other.c.run_type == RunType.LLM.value,
-            other.c.origin.in_(origins),
-        )
-
+    wanted = sorted(families)
     group = sa.func.coalesce(s.parent_key, s.key)
-    doomed = (
-        sa.select(p.span_id)
-        .select_from(_SPANS.join(_SESSIONS, p.session_key == s.key))
-        .where(
-            group.in_(sorted(families)),
-            sa.or_(
-                sa.and_(p.origin == Origin.METRIC.value,
-                        has_calls((Origin.LOG.value, Origin.TELEMETRY.value), group)),
-                sa.and_(p.origin == Origin.TELEMETRY.value, p.request_id.is_(None),
-                        has_calls((Origin.LOG.value,), group)),
-            ),
-        )
-    )
+    in_families = sa.or_(sa.and_(s.parent_key.is_(None), s.key.in_(wanted)), s.parent_key.in_(wanted))
+    joined = _SPANS.join(_SESSIONS, p.session_key == s.key)
+    origins = (await db.execute(
+        sa.select(group, p.origin).select_from(joined)
+        .where(in_families, p.run_type == RunType.LLM.value, p.origin.in_((Origin.LOG.value, Origin.TELEMETRY.value)))
+        .group_by(group, p.origin)
+    )).all()
+    logged = sorted({root for root, origin in origins if origin == Origin.LOG.value})
+    per_call = sorted({root for root, _ in origins})
+    stand_ins = []
+    if per_call:
+        stand_ins.append(sa.and_(p.origin == Origin.METRIC.value, group.in_(per_call)))
+    if logged:
+        stand_ins.append(sa.and_(p.origin == Origin.TELEMETRY.value, p.request_id.is_(None), group.in_(logged)))
+    if not stand_ins:
+        return
+    doomed = sa.select(p.span_id).select_from(joined).where(in_families, sa.or_(*stand_ins))
     ids = list((await db.execute(doomed)).scalars())
     for start in range(0, len(ids), 500):
         await db.execute(sa.delete(_SPANS).where(_SPANS.c.span_id.in_(ids[start : start + 500])))
@@ -254,8 +249,11 @@ async def _upsert_span_rows(db: AsyncSession, rows: list[dict[str, Any]]) -> Non
     await db.execute(stmt.on_conflict_do_update(index_elements=["span_id"], set_=update), rows)
 
 
-async def name_subagents(db: AsyncSession) -> None:
-    """Name child sessions after the hand-off span that spawned them (they may arrive first)."""
+async def name_subagents(db: AsyncSession, batch: Sequence[Session]) -> None:
+    """Name child sessions after the hand-off span that spawned them, and link them to their
+    parent. Either may arrive first, so the sessions of `batch` and the children its hand-offs
+    name are looked at; never the whole table, which grows with every upload."""
+    keys = {s.key for s in batch} | {span.child_session_key for s in batch for span in s.spans if span.child_session_key}
     handoff = (
         sa.select(_SPANS.c.name)
         .where(_SPANS.c.child_session_key == _SESSIONS.c.key)
@@ -268,8 +266,10 @@ async def name_subagents(db: AsyncSession) -> None:
         .limit(1)
         .scalar_subquery()
     )
-    await db.execute(sa.update(_SESSIONS).where(_SESSIONS.c.agent_name.is_(None)).values(agent_name=handoff))
-    await db.execute(sa.update(_SESSIONS).where(_SESSIONS.c.parent_key.is_(None)).values(parent_key=parent))
+    for start in range(0, len(ordered := sorted(keys)), _BATCH):
+        chunk = _SESSIONS.c.key.in_(ordered[start : start + _BATCH])
+        await db.execute(sa.update(_SESSIONS).where(chunk, _SESSIONS.c.agent_name.is_(None)).values(agent_name=handoff))
+        await db.execute(sa.update(_SESSIONS).where(chunk, _SESSIONS.c.parent_key.is_(None)).values(parent_key=parent))
 
 
 async def count_rows(db: AsyncSession) -> tuple[int, int]:
