@@ -386,8 +386,9 @@ async def attach_spans(db: AsyncSession, sessions: list[Session]) -> list[Sessio
     key_list = sorted(spans)
     for start in range(0, len(key_list), 500):
         chunk = key_list[start : start + 500]
-        for r in (await db.execute(sa.select(_SPANS).where(_SPANS.c.session_key.in_(chunk)))).all():
-            spans[r.session_key].append(_span_from_row(r))
+        query = sa.select(*(_SPANS.c[name] for name in _SPAN_READ)).where(_SPANS.c.session_key.in_(chunk))
+        for values in (await db.execute(query)).tuples():
+            spans[values[0]].append(_span_from_values(values))
     for session in sessions:
         session.spans = sorted(spans[session.key], key=lambda x: (x.started_at or _DAWN, x.span_id))
     return sessions
@@ -404,17 +405,29 @@ def _session_from_row(r: Any) -> Session:
     )
 
 
-def _span_from_row(r: Any) -> Span:
-    tokens = (
-        Tokens(r.input, r.output, r.cache_read, r.cache_write_5m, r.cache_write_1h, r.reasoning) if r.has_usage else None
-    )
+_SPAN_READ = (
+    "session_key", "span_id", "run_type", "name", "started_at", "parent_id", "duration_ms", "model", "provider",
+    "has_usage", "input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning", "cost_usd",
+    "reported_cost_usd", "price_ref", "status", "error_kind", "tool_name", "tool_input_hash", "child_session_key",
+    "sidechain", "request_id", "origin",
+)
+# Enum lookups by value through a dict: a pull request can have a million spans to read back.
+_RUN_TYPES = {m.value: m for m in RunType}
+_STATUSES = {m.value: m for m in Status}
+_ORIGINS = {m.value: m for m in Origin}
+
+
+def _span_from_values(values: tuple[Any, ...]) -> Span:
+    (_, span_id, run_type, name, started_at, parent_id, duration_ms, model, provider, has_usage, input_, output,
+     cache_read, cache_write_5m, cache_write_1h, reasoning, cost_usd, reported_cost_usd, price_ref, status,
+     error_kind, tool_name, tool_input_hash, child_session_key, sidechain, request_id, origin) = values
     return Span(
-        span_id=r.span_id, run_type=RunType(r.run_type), name=r.name, started_at=_aware(r.started_at),
-        parent_id=r.parent_id, duration_ms=r.duration_ms, model=r.model, provider=r.provider, tokens=tokens,
-        cost_usd=r.cost_usd, reported_cost_usd=r.reported_cost_usd, price_ref=r.price_ref, status=Status(r.status),
-        error_kind=r.error_kind, tool_name=r.tool_name, tool_input_hash=r.tool_input_hash,
-        child_session_key=r.child_session_key, sidechain=r.sidechain, request_id=r.request_id,
-        origin=Origin(r.origin),
+        span_id=span_id, run_type=_RUN_TYPES[run_type], name=name, started_at=_aware(started_at), parent_id=parent_id,
+        duration_ms=duration_ms, model=model, provider=provider,
+        tokens=Tokens(input_, output, cache_read, cache_write_5m, cache_write_1h, reasoning) if has_usage else None,
+        cost_usd=cost_usd, reported_cost_usd=reported_cost_usd, price_ref=price_ref, status=_STATUSES[status],
+        error_kind=error_kind, tool_name=tool_name, tool_input_hash=tool_input_hash,
+        child_session_key=child_session_key, sidechain=sidechain, request_id=request_id, origin=_ORIGINS[origin],
     )
 
 
