@@ -128,7 +128,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     cache_dir = None if args.no_cache else offline.default_cache_dir(env)
     prices_stamp = _stamp(settings.prices_path)
     key = offline.fingerprint(env, home, (scope, args.format, prices_stamp)) if cache_dir else ""
-    if cache_dir and (text := offline.cached_output(cache_dir, key)) is not None:
+    if cache_dir and (text := offline.cached_output(cache_dir, key, env, home)) is not None:
         sys.stdout.write(text)
         return 0
     text = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format)

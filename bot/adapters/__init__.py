@@ -41,22 +41,34 @@ def identify(path: Path) -> Adapter | None:
     return claimed[0] if claimed else None
 
 
-def walk(root: Path, forced: Adapter | None = None) -> Iterator[tuple[Adapter, Path]]:
+_BY_NAME = {adapter.name: adapter for adapter in ADAPTERS}
+_UNKNOWN = object()
+
+
+def walk(
+    root: Path, forced: Adapter | None = None, known: Mapping[str, str | None] | None = None,
+) -> Iterator[tuple[Adapter, Path]]:
     """Every (adapter, path) below `root`: a claimed directory is one unit, not walked into.
 
     Files no adapter claims are passed over silently: log directories hold settings, caches and
     sidecars that are not logs. With `forced`, a file named directly is always read with it, and
     below a directory only what `forced` claims is read, so ambiguity is settled by the user.
+
+    `known` maps files whose first bytes are known not to have changed (the caller compared
+    their size and mtime) to the name of the adapter that claimed them, or None: they are not
+    opened and identified again.
     """
     if forced is not None and root.is_file():
         yield forced, root
         return
-    yield from _walk(root, forced)
+    yield from _walk(root, forced, known or {})
 
 
-def _walk(path: Path, forced: Adapter | None) -> Iterator[tuple[Adapter, Path]]:
+def _walk(path: Path, forced: Adapter | None, known: Mapping[str, str | None]) -> Iterator[tuple[Adapter, Path]]:
     if forced is not None:
         adapter = forced if forced.identify(path, _head(path)) else None
+    elif (name := known.get(str(path), _UNKNOWN)) is None or name in _BY_NAME:
+        adapter = _BY_NAME[name] if name else None
     else:
         adapter = identify(path)
     if adapter is not None:
@@ -69,17 +81,20 @@ def _walk(path: Path, forced: Adapter | None) -> Iterator[tuple[Adapter, Path]]:
     except OSError:
         return
     for child in children:
-        yield from _walk(child, forced)
+        yield from _walk(child, forced, known)
 
 
-def discover(env: Mapping[str, str] | None = None, home: Path | None = None) -> Iterator[tuple[Adapter, Path]]:
-    """Every log unit on this machine, from each tool's own default location or override."""
+def discover(
+    env: Mapping[str, str] | None = None, home: Path | None = None, known: Mapping[str, str | None] | None = None,
+) -> Iterator[tuple[Adapter, Path]]:
+    """Every log unit on this machine, from each tool's own default location or override
+    (`known` as for `walk`)."""
     env = os.environ if env is None else env
     home = Path.home() if home is None else home
     for adapter in ADAPTERS:
         for root in adapter.discover(env, home):
             if root.exists():
-                for owner, path in walk(root):
+                for owner, path in walk(root, known=known):
                     if owner is adapter:
                         yield owner, path
 
