@@ -7,8 +7,6 @@ so `agentspend report` over unchanged logs answers from its cache without loadin
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -232,6 +230,8 @@ def _sessions(args: argparse.Namespace, settings: Settings) -> int:
 
     rows = _with_db(settings, lambda db: queries.session_totals(db, args.repo))
     if args.format == "json":
+        import json
+
         print(json.dumps([_totals_dict(r) for r in rows], indent=2))
         return 0
     header = ("session", "runtime", "repo", "branch", "input", "output", "cache_read", "cache_write", "cost_usd", "unpriced")
@@ -278,6 +278,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                                         ("GITHUB_APP_PRIVATE_KEY", settings.github_private_key or settings.dry_run)) if not value]
     if missing:
         raise UsageError(f"serve needs {', '.join(missing)} (or AGENTSPEND_DRY_RUN=1 for the App identity)")
+    import logging
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     upgrade(settings.database_url)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")

@@ -71,47 +71,50 @@ def load(env: Mapping[str, str], home: Path, cache_dir: Path | None) -> tuple[li
         stats = tree.files()
         with _Store(cache_dir / CACHE_FILE if cache_dir else None) as store:
             unchanged = {path: unit for path, unit in store.units.items() if _unchanged(path, unit, stats)}
-            known = {path: unit.adapter for path, unit in unchanged.items()}
-            units = list(adapters.discover(discovery_env, home, known))
+            units = list(adapters.discover(discovery_env, home, {path: unit.adapter for path, unit in unchanged.items()}))
+            todo = _todo(units, store, unchanged)
             corpus = Corpus()
-            frames: list[bytes | tuple[int, int]] = []
-            for unit, frame in _in_order(units, unchanged, store, stats):
-                frames.append(frame)
-                corpus.skipped.update(unit.skipped)
-                for session in unit.sessions:
-                    corpus.add_session(session)
+            with store.writer(bool(todo) or len(units) != len(store.units)) as out:
+                for unit, frame in _in_order(units, todo, unchanged, store, stats):
+                    out.add(frame)
+                    corpus.skipped.update(unit.skipped)
+                    for session in unit.sessions:
+                        corpus.add_session(session)
             if cache_dir is not None:
-                store.save(frames)
                 offline.save_snapshot(cache_dir, tree)
         return corpus.finish(), corpus.skipped
 
 
+def _todo(units: list[tuple[Adapter, Path]], store: _Store, unchanged: Mapping[str, Unit]) -> list[Todo]:
+    """The units to read, each from the cursors its cached part stopped at."""
+    todo: list[Todo] = []
+    for adapter, path in units:
+        key = str(path)
+        previous = store.previous(key, adapter.name)
+        if previous is None or key not in unchanged:
+            todo.append((adapter.name, key, previous.cursors if previous else {}))
+    return todo
+
+
 def _in_order(
-    units: list[tuple[Adapter, Path]], unchanged: Mapping[str, Unit], store: _Store, stats: Mapping[str, snapshot.Stat],
+    units: list[tuple[Adapter, Path]], todo: list[Todo], unchanged: Mapping[str, Unit], store: _Store,
+    stats: Mapping[str, snapshot.Stat],
 ) -> Iterator[tuple[Unit, bytes | tuple[int, int]]]:
     """Each unit in discovery order with its cache frame (the old frame's place when unchanged).
 
     The merge must see units in discovery order: when two copies of a call tie, the first
     one's session keeps it.
     """
-    todo: list[Todo] = []
-    for adapter, path in units:
-        key = str(path)
-        previous = store.units.get(key)
-        if previous is not None and previous.adapter != adapter.name:
-            previous = None
-        if previous is None or key not in unchanged:
-            todo.append((adapter.name, key, previous.cursors if previous else {}))
     fresh = read_units(todo, sum(_unread(stats, path, cursors) for _, path, cursors in todo), store.enabled)
     try:
         for adapter, path in units:
             key = str(path)
-            if key in unchanged and unchanged[key].adapter == adapter.name:
-                yield unchanged[key], store.place(key)
+            previous = store.previous(key, adapter.name)
+            if previous is not None and key in unchanged:
+                yield previous, store.place(key)
                 continue
             unit, frame = next(fresh)
-            previous = store.units.get(key)
-            if previous is not None and previous.adapter == adapter.name:
+            if previous is not None:
                 unit = _extend(previous, unit)
                 frame = _ENCODE(unit) if store.enabled else b""
             yield unit, frame
@@ -251,23 +254,17 @@ class _Store:
             return  # an unreadable cache is an empty one: everything is read again
         self.units, self._places, self._file = units, places, fh
 
+    def previous(self, path: str, adapter: str) -> Unit | None:
+        """The cached unit at `path`, if the same adapter read it."""
+        unit = self.units.get(path)
+        return unit if unit is not None and unit.adapter == adapter else None
+
     def place(self, path: str) -> tuple[int, int]:
         return self._places[path]
 
-    def save(self, frames: list[bytes | tuple[int, int]]) -> None:
-        """Write the next cache file: new frames as given, unchanged ones copied from this one."""
-        assert self.path is not None
-        if len(frames) == len(self._places) and all(isinstance(f, tuple) for f in frames):
-            return  # every unit unchanged and still there
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as out:
-            _write_frame(out, _ENCODE(_Header(format=FORMAT)))
-            for frame in frames:
-                if isinstance(frame, tuple):
-                    frame = os.pread(self._file.fileno(), frame[1], frame[0])
-                _write_frame(out, frame)
-        os.replace(tmp, self.path)
+    def writer(self, needed: bool) -> _Writer:
+        """The next cache file, when there is one to write (a unit was read or went away)."""
+        return _Writer(self.path if needed else None, self._file)
 
     def __enter__(self) -> _Store:
         return self
@@ -275,6 +272,42 @@ class _Store:
     def __exit__(self, *exc: object) -> None:
         if self._file is not None:
             self._file.close()
+
+
+class _Writer:
+    """Frames written one by one beside the current cache file (an unchanged unit's frame is
+    copied from it), renamed over it once complete: a killed run leaves the old file."""
+
+    def __init__(self, path: Path | None, source: Any) -> None:
+        self.path = path
+        self._source = source
+        self._out: Any = None
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> _Writer:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            self._out = self._tmp.open("wb")
+            _write_frame(self._out, _ENCODE(_Header(format=FORMAT)))
+        return self
+
+    def add(self, frame: bytes | tuple[int, int]) -> None:
+        if self._out is None:
+            return
+        if isinstance(frame, tuple):
+            frame = os.pread(self._source.fileno(), frame[1], frame[0])
+        _write_frame(self._out, frame)
+
+    def __exit__(self, error: type[BaseException] | None, *exc: object) -> None:
+        if self._out is None:
+            return
+        self._out.close()
+        assert self._tmp is not None and self.path is not None
+        if error is None:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
 
 
 def _read_frame(fh: Any) -> bytes:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bot.trace import Session
 
 CACHE_VERSION = "2"
-SNAPSHOT_FILE = "snapshot.json"
+SNAPSHOT_FILE = "snapshot.marshal"
 OUTPUTS_DIR = "outputs"
 
 

@@ -1,7 +1,7 @@
 """What the agent-log directories looked like when a report was cached, and whether they still do.
 
 A warm `agentspend report` must answer in well under a tenth of a second, so this module imports
-nothing heavier than orjson and never runs the adapters. Appending to a log changes that file's
+only built-in modules (even orjson costs 20 ms to load) and never runs the adapters. Appending to a log changes that file's
 size and mtime; adding, removing or renaming an entry changes its directory's mtime. So a
 snapshot holds every directory and file below the log roots with its size and mtime, the roots
 themselves and their parent directories (where some tools keep what discovery looks for, e.g.
@@ -14,10 +14,9 @@ longer matches next time.
 
 from __future__ import annotations
 
+import marshal
 import os
 from collections.abc import Iterable, Mapping
-
-import orjson
 
 VERSION = 1
 MISSING = (-1, -1)
@@ -60,18 +59,17 @@ class Snapshot:
         return True
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps({"version": VERSION, "env": self.env, "home": self.home, "paths": self.paths,
-                             "stats": self.stats})
+        """marshal: the format Python keeps its own bytecode cache in, and the fastest to load
+        (2 ms for the 25 000 paths of a 1 GB corpus). A file it cannot load is no snapshot."""
+        return marshal.dumps((VERSION, self.env, self.home, self.paths, self.stats))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Snapshot | None:
         try:
-            raw = orjson.loads(data)
-            if raw["version"] != VERSION:
-                return None
-            return cls(raw["env"], raw["home"], raw["paths"], [tuple(s) for s in raw["stats"]])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            version, env, home, paths, stats = marshal.loads(data)
+        except (EOFError, ValueError, TypeError):
             return None
+        return cls(env, home, paths, stats) if version == VERSION else None
 
 
 def take(roots: Iterable[str], env: dict[str, str | None], home: str) -> Snapshot:

@@ -11,6 +11,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -150,10 +151,14 @@ class JsonLines:
                 lines = buf.split(b"\n")
                 pending = lines.pop()
                 for line in lines:
-                    if keep and not any(k in line for k in keep):
-                        if not _looks_like_object(line):
-                            skipped["malformed_json"] += 1
-                        continue
+                    if keep:
+                        for marker in keep:
+                            if marker in line:
+                                break
+                        else:
+                            if not _looks_like_object(line):
+                                skipped["malformed_json"] += 1
+                            continue
                     try:
                         record = decode(line)
                     except msgspec.DecodeError as exc:
@@ -239,12 +244,19 @@ def parse_time(value: Any) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return _parse_iso(value)
     return None
+
+
+@lru_cache(maxsize=4096)
+def _parse_iso(value: str) -> datetime | None:
+    """Cached: a tool call's start is parsed again for its duration, and many lines of a
+    session share a timestamp; the spans then share one (immutable) datetime too."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def canonical_input(arguments: Any) -> str:
