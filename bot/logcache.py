@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import gc
 import os
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,9 @@ CACHE_FILE = "units.msgpack"
 FORMAT = 1
 
 PARALLEL_BYTES = 24 << 20
-"""Below this many unread bytes, starting worker processes costs more than it saves."""
-BATCH_BYTES = 4 << 20
+"""Below this many unread bytes, starting worker processes costs more than it saves (about
+0.2 s of parsing on one core)."""
+BATCH_BYTES = 2 << 20
 """About this many unread bytes go to a worker at a time: small enough to balance the load and
 to stream results to the merge, large enough that sending them costs little."""
 
@@ -61,21 +62,27 @@ _LENGTH = 4
 Todo = tuple[str, str, dict[str, Cursor]]
 """(adapter name, unit path, the cursors to resume from): one unit to read."""
 
+Place = tuple[int, int]
+"""(offset, length) of a unit's frame in the current cache file."""
+
 
 def load(env: Mapping[str, str], home: Path, cache_dir: Path | None) -> tuple[list[Session], Counter[str]]:
     """Every session in this machine's agent logs, merged and deduplicated, using the cache."""
     with _collector_paused():
         discovery_env = _RecordingEnv(env)
         roots = [str(root) for adapter in adapters.ADAPTERS for root in adapter.discover(discovery_env, home)]
-        tree = snapshot.take(roots, discovery_env.read, str(home))
-        stats = tree.files()
         with _Store(cache_dir / CACHE_FILE if cache_dir else None) as store:
+            previous = offline.load_snapshot(cache_dir) if cache_dir else None
+            tree, units = _appended_only(previous, discovery_env.read, str(home), store) or (
+                snapshot.take(roots, discovery_env.read, str(home)), None)
+            stats = tree.files()
             unchanged = {path: unit for path, unit in store.units.items() if _unchanged(path, unit, stats)}
-            units = list(adapters.discover(discovery_env, home, {path: unit.adapter for path, unit in unchanged.items()}))
-            todo = _todo(units, store, unchanged)
+            if units is None:
+                units = adapters.discover(discovery_env, home, {path: unit.adapter for path, unit in unchanged.items()})
+            unread = _unread(stats, store, unchanged)
             corpus = Corpus()
-            with store.writer(bool(todo) or len(units) != len(store.units)) as out:
-                for unit, frame in _in_order(units, todo, unchanged, store, stats):
+            with store.writer() as out, _Reader(_workers(env, unread), unread, store.enabled) as reader:
+                for unit, frame in _in_order(units, unchanged, store, stats, reader):
                     out.add(frame)
                     corpus.skipped.update(unit.skipped)
                     for session in unit.sessions:
@@ -85,41 +92,81 @@ def load(env: Mapping[str, str], home: Path, cache_dir: Path | None) -> tuple[li
         return corpus.finish(), corpus.skipped
 
 
-def _todo(units: list[tuple[Adapter, Path]], store: _Store, unchanged: Mapping[str, Unit]) -> list[Todo]:
-    """The units to read, each from the cursors its cached part stopped at."""
-    todo: list[Todo] = []
-    for adapter, path in units:
-        key = str(path)
-        previous = store.previous(key, adapter.name)
-        if previous is None or key not in unchanged:
-            todo.append((adapter.name, key, previous.cursors if previous else {}))
-    return todo
+def _appended_only(
+    previous: snapshot.Snapshot | None, env: dict[str, str | None], home: str, store: _Store,
+) -> tuple[snapshot.Snapshot, list[tuple[Adapter, Path]]] | None:
+    """The new snapshot and the units, without walking, when only cached logs changed.
+
+    The previous snapshot's paths are stat'ed again. When the only stats that changed are
+    those of cached single-file units (logs were appended to), no directory gained or lost an
+    entry, so the walk would find the same units in the same order: the cached ones. A
+    changed log is identified again (its head may have changed). None when a walk is needed.
+    """
+    if previous is None or not store.read or previous.env != env or previous.home != home:
+        return None
+    tree = previous.restat()
+    units = store.units
+    changed = {path for path, old, new in zip(tree.paths, previous.stats, tree.stats) if old != new}
+    if any(path not in units or path not in units[path].cursors for path in changed):
+        return None
+    stats = tree.files()
+    if any(stats.get(path, snapshot.MISSING) == snapshot.MISSING for path in units):
+        return None  # a cached unit is gone (or the snapshot is older than the cache file)
+    found: list[tuple[Adapter, Path]] = []
+    for key, unit in units.items():
+        try:
+            adapter = adapters.by_name(unit.adapter)
+            if key in changed and adapters.identify(Path(key)) is not adapter:
+                return None
+        except adapters.FormatError:
+            return None
+        found.append((adapter, Path(key)))
+    return tree, found
 
 
 def _in_order(
-    units: list[tuple[Adapter, Path]], todo: list[Todo], unchanged: Mapping[str, Unit], store: _Store,
-    stats: Mapping[str, snapshot.Stat],
-) -> Iterator[tuple[Unit, bytes | tuple[int, int]]]:
+    units: Iterator[tuple[Adapter, Path]], unchanged: Mapping[str, Unit], store: _Store,
+    stats: Mapping[str, snapshot.Stat], reader: _Reader,
+) -> Iterator[tuple[Unit, bytes | Place]]:
     """Each unit in discovery order with its cache frame (the old frame's place when unchanged).
 
-    The merge must see units in discovery order: when two copies of a call tie, the first
-    one's session keeps it.
+    The merge must see units in discovery order (when two copies of a call tie, the first one's
+    session keeps it), so a unit waits for those before it. Units to read go to the reader as
+    discovery finds them, so that workers parse while the walk goes on.
     """
-    fresh = read_units(todo, sum(_unread(stats, path, cursors) for _, path, cursors in todo), store.enabled)
-    try:
-        for adapter, path in units:
-            key = str(path)
-            previous = store.previous(key, adapter.name)
-            if previous is not None and key in unchanged:
-                yield previous, store.place(key)
-                continue
-            unit, frame = next(fresh)
+    slots: deque[tuple[Unit | None, bytes | Place | _Ticket]] = deque()
+    for adapter, path in units:
+        key = str(path)
+        previous = store.previous(key, adapter.name)
+        if previous is not None and key in unchanged:
+            slots.append((previous, store.place(key)))
+        else:
+            size = stats.get(key, snapshot.MISSING)[0]
+            slots.append((previous, reader.submit((adapter.name, key, previous.cursors if previous else {}), size)))
+        yield from _done(slots, store, reader.behind)
+    reader.flush()
+    yield from _done(slots, store, lambda: True)
+
+
+def _done(
+    slots: deque[tuple[Unit | None, bytes | Place | _Ticket]], store: _Store, hold: Callable[[], bool],
+) -> Iterator[tuple[Unit, bytes | Place]]:
+    """The units at the head of `slots` whose reading is over; while `hold()` says so, the
+    merge also waits for those still being read."""
+    while slots:
+        previous, frame = slots[0]
+        if isinstance(frame, _Ticket):
+            if not frame.ready() and not hold():
+                return
+            unit, frame = frame.result()
             if previous is not None:
                 unit = _extend(previous, unit)
                 frame = _ENCODE(unit) if store.enabled else b""
-            yield unit, frame
-    finally:
-        fresh.close()  # stops the worker processes, if any
+        else:
+            assert previous is not None
+            unit = previous
+        slots.popleft()
+        yield unit, frame
 
 
 def _unchanged(path: str, unit: Unit, stats: Mapping[str, snapshot.Stat]) -> bool:
@@ -128,10 +175,17 @@ def _unchanged(path: str, unit: Unit, stats: Mapping[str, snapshot.Stat]) -> boo
     return cursor is not None and stats.get(path) == (cursor.size, cursor.mtime_ns)
 
 
-def _unread(stats: Mapping[str, snapshot.Stat], path: str, cursors: Mapping[str, Cursor]) -> int:
-    cursor = cursors.get(path)
-    size = stats.get(path, snapshot.MISSING)[0]
-    return max(size - (cursor.offset if cursor else 0), 0)
+def _unread(stats: Mapping[str, snapshot.Stat], store: _Store, unchanged: Mapping[str, Unit]) -> int:
+    """About how many bytes there are to read: every file below the log roots, less what the
+    cache read of those that changed (decides, before the walk, whether workers are worth it)."""
+    total = 0
+    for path, (size, _) in stats.items():
+        if size <= 0 or path in unchanged:
+            continue
+        cached = store.units.get(path)
+        cursor = cached.cursors.get(path) if cached else None
+        total += max(size - (cursor.offset if cursor else 0), 0)
+    return total
 
 
 def _extend(previous: Unit, fresh: Unit) -> Unit:
@@ -160,56 +214,112 @@ def read_unit(adapter: str, path: str, cursors: dict[str, Cursor]) -> Unit:
                 skipped=dict(result.skipped))
 
 
-def read_units(todo: list[Todo], unread: int, encode: bool) -> Iterator[tuple[Unit, bytes]]:
-    """(unit, its encoded frame) for each item of `todo`, in order; in worker processes when
-    there are `PARALLEL_BYTES` to read and more than one core. Units read here are encoded
-    only when asked to (`encode`: for the cache); a worker's always are, to send them."""
-    workers = _cores() if unread >= PARALLEL_BYTES else 1
-    if workers < 2 or len(todo) < 2:
-        for item in todo:
-            unit = read_unit(*item)
-            yield unit, _ENCODE(unit) if encode else b""
-        return
-    import multiprocessing
-
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with context.Pool(workers, initializer=gc.disable) as pool:
-        for frames in pool.imap(_read_batch, _batches(todo, workers)):
-            for frame in frames:
-                yield _UNIT.decode(frame), frame
-
-
-def _read_batch(batch: list[tuple[str, str, dict[str, Cursor]]]) -> list[bytes]:
+def _read_batch(batch: list[Todo]) -> list[bytes]:
     """In a worker: the frames of a run of units (bytes travel between processes cheaply)."""
     return [_ENCODE(read_unit(*item)) for item in batch]
 
 
-def _batches(todo: list[Todo], workers: int) -> Iterator[list[Todo]]:
-    """Consecutive runs of units with about BATCH_BYTES to read each (fewer when that would
-    leave a worker idle)."""
-    sizes = [_unread_now(path, cursors) for _, path, cursors in todo]
-    target = max(min(BATCH_BYTES, sum(sizes) // (4 * workers)), 1)
-    batch: list[Todo] = []
-    size = 0
-    for item, unread in zip(todo, sizes):
-        batch.append(item)
-        size += unread
-        if size >= target:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+class _Ticket:
+    """A unit being read: here (already done), or as item `index` of a worker's batch."""
+
+    __slots__ = ("_batch", "_index", "_unit")
+
+    def __init__(self, batch: _Batch | None = None, index: int = 0, unit: tuple[Unit, bytes] | None = None) -> None:
+        self._batch, self._index, self._unit = batch, index, unit
+
+    def ready(self) -> bool:
+        return self._unit is not None or (self._batch is not None and self._batch.ready())
+
+    def result(self) -> tuple[Unit, bytes]:
+        if self._unit is None:
+            assert self._batch is not None
+            frame = self._batch.take(self._index)
+            self._unit = (_UNIT.decode(frame), frame)
+        return self._unit
 
 
-def _unread_now(path: str, cursors: Mapping[str, Cursor]) -> int:
-    cursor = cursors.get(path)
+class _Batch:
+    """Units sent to a worker together; their frames once it is done."""
+
+    def __init__(self) -> None:
+        self.items: list[Todo] = []
+        self.size = 0
+        self.job: Any = None
+        self.left = 0
+        """Frames not taken yet: the batch holds memory until the merge took them all."""
+
+    def ready(self) -> bool:
+        return self.job is not None and self.job.ready()
+
+    def take(self, index: int) -> bytes:
+        self.left -= 1
+        return self.job.get()[index]
+
+
+class _Reader:
+    """Reads units in this process, or, with several workers, in batches of about BATCH_BYTES
+    (fewer when that would leave a worker idle), at most a few batches ahead of the merge:
+    results wait for it in memory."""
+
+    def __init__(self, workers: int, unread: int, encode: bool) -> None:
+        self.workers = workers
+        self.encode = encode
+        """Encode the units read here (for the cache); a worker's are always encoded, to send them."""
+        self._target = max(min(BATCH_BYTES, unread // (4 * workers)), 1)
+        self._pool: Any = None
+        self._batch = _Batch()
+        self._sent: deque[_Batch] = deque()
+
+    def __enter__(self) -> _Reader:
+        if self.workers > 1:
+            import multiprocessing
+
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            self._pool = context.Pool(self.workers, initializer=gc.disable)
+        return self
+
+    def submit(self, todo: Todo, size: int) -> _Ticket:
+        if self._pool is None:
+            unit = read_unit(*todo)
+            return _Ticket(unit=(unit, _ENCODE(unit) if self.encode else b""))
+        batch = self._batch
+        ticket = _Ticket(batch, len(batch.items))
+        batch.items.append(todo)
+        batch.size += max(size, 0)
+        if batch.size >= self._target:
+            self.flush()
+        return ticket
+
+    def flush(self) -> None:
+        """Send the batch being filled."""
+        if self._pool is not None and self._batch.items:
+            self._batch.job = self._pool.apply_async(_read_batch, (self._batch.items,))
+            self._batch.left = len(self._batch.items)
+            self._sent.append(self._batch)
+            self._batch = _Batch()
+
+    def behind(self) -> bool:
+        """True while more batches are out than the merge has taken: it must catch up first."""
+        while self._sent and not self._sent[0].left:
+            self._sent.popleft()
+        return len(self._sent) > 2 * self.workers
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+
+def _workers(env: Mapping[str, str], unread: int) -> int:
+    """`AGENTSPEND_WORKERS` worker processes when set (1: read in this process); else one per
+    core this process may use, once there are `PARALLEL_BYTES` to read."""
     try:
-        return max(os.stat(path).st_size - (cursor.offset if cursor else 0), 0)
-    except OSError:
-        return 0
-
-
-def _cores() -> int:
+        return max(int(env["AGENTSPEND_WORKERS"]), 1)
+    except (KeyError, ValueError):
+        pass
+    if unread < PARALLEL_BYTES:
+        return 1
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
@@ -227,6 +337,8 @@ class _Store:
         self.path = path
         self.enabled = path is not None
         self.units: dict[str, Unit] = {}
+        self.read = False
+        """A cache file was read: `units` is what the last run found, not merely nothing."""
         self._places: dict[str, tuple[int, int]] = {}
         self._file: Any = None
         if path is not None:
@@ -253,6 +365,7 @@ class _Store:
             fh.close()
             return  # an unreadable cache is an empty one: everything is read again
         self.units, self._places, self._file = units, places, fh
+        self.read = True
 
     def previous(self, path: str, adapter: str) -> Unit | None:
         """The cached unit at `path`, if the same adapter read it."""
@@ -262,9 +375,9 @@ class _Store:
     def place(self, path: str) -> tuple[int, int]:
         return self._places[path]
 
-    def writer(self, needed: bool) -> _Writer:
-        """The next cache file, when there is one to write (a unit was read or went away)."""
-        return _Writer(self.path if needed else None, self._file)
+    def writer(self) -> _Writer:
+        """The next cache file, written when a unit was read or went away."""
+        return _Writer(self.path, self._file, len(self._places))
 
     def __enter__(self) -> _Store:
         return self
@@ -275,35 +388,56 @@ class _Store:
 
 
 class _Writer:
-    """Frames written one by one beside the current cache file (an unchanged unit's frame is
-    copied from it), renamed over it once complete: a killed run leaves the old file."""
+    """The next cache file, written frame by frame beside the current one (an unchanged unit's
+    frame is copied from it) and renamed over it once complete, so a killed run leaves the old
+    file. It is only started by the first new frame: while every unit is unchanged and still
+    there, nothing is written at all."""
 
-    def __init__(self, path: Path | None, source: Any) -> None:
+    def __init__(self, path: Path | None, source: Any, previous: int) -> None:
         self.path = path
         self._source = source
+        self._previous = previous
+        self._held: list[Place] = []
         self._out: Any = None
         self._tmp: Path | None = None
 
     def __enter__(self) -> _Writer:
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            self._out = self._tmp.open("wb")
-            _write_frame(self._out, _ENCODE(_Header(format=FORMAT)))
         return self
 
-    def add(self, frame: bytes | tuple[int, int]) -> None:
-        if self._out is None:
+    def add(self, frame: bytes | Place) -> None:
+        if self.path is None:
             return
+        if self._out is None:
+            if isinstance(frame, tuple):
+                self._held.append(frame)
+                return
+            self._start()
+        self._write(frame)
+
+    def _start(self) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._out = self._tmp.open("wb")
+        _write_frame(self._out, _ENCODE(_Header(format=FORMAT)))
+        for place in self._held:
+            self._write(place)
+        self._held = []
+
+    def _write(self, frame: bytes | Place) -> None:
         if isinstance(frame, tuple):
             frame = os.pread(self._source.fileno(), frame[1], frame[0])
         _write_frame(self._out, frame)
 
     def __exit__(self, error: type[BaseException] | None, *exc: object) -> None:
-        if self._out is None:
+        if self.path is None:
             return
+        if self._out is None:
+            if error is not None or len(self._held) == self._previous:
+                return  # the cache file already holds exactly these frames
+            self._start()  # units went away: write the rest without them
         self._out.close()
-        assert self._tmp is not None and self.path is not None
+        assert self._tmp is not None
         if error is None:
             os.replace(self._tmp, self.path)
         else:

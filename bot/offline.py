@@ -106,11 +106,19 @@ def fingerprint(env: Mapping[str, str], home: Path, extra: tuple[Any, ...]) -> s
 
 def cached_output(cache_dir: Path, key: str, env: Mapping[str, str], home: Path) -> str | None:
     """The rendering stored under `key`, if the log directories still match their snapshot."""
+    recorded = load_snapshot(cache_dir)
+    if recorded is None or not recorded.matches(env, str(home)):
+        return None
     try:
-        recorded = snapshot.Snapshot.from_bytes((cache_dir / SNAPSHOT_FILE).read_bytes())
-        if recorded is None or not recorded.matches(env, str(home)):
-            return None
         return (cache_dir / OUTPUTS_DIR / key).read_text()
+    except OSError:
+        return None
+
+
+def load_snapshot(cache_dir: Path) -> snapshot.Snapshot | None:
+    """The snapshot the cached sessions belong to, if there is a readable one."""
+    try:
+        return snapshot.Snapshot.from_bytes((cache_dir / SNAPSHOT_FILE).read_bytes())
     except OSError:
         return None
 

@@ -58,6 +58,10 @@ class Snapshot:
                 return False
         return True
 
+    def restat(self) -> Snapshot:
+        """The same paths, stat'ed now (no directory is listed)."""
+        return Snapshot(self.env, self.home, self.paths, [_stat(path) for path in self.paths])
+
     def to_bytes(self) -> bytes:
         """marshal: the format Python keeps its own bytecode cache in, and the fastest to load
         (2 ms for the 25 000 paths of a 1 GB corpus). A file it cannot load is no snapshot."""

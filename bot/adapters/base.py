@@ -8,6 +8,7 @@ log cannot hide the cost in a thousand good ones.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -67,7 +68,9 @@ class Adapter(Protocol):
         """True when `path` (a file, or a directory for stores like OpenCode's) is in this format.
 
         `head` holds the first bytes of a file (empty for a directory). Must be cheap and must
-        not claim another adapter's files: the registry refuses a path two adapters claim.
+        not claim another adapter's files: the registry refuses a path two adapters claim. The
+        offline report remembers a file it claimed while the file's size and mtime stay the
+        same (bot.logcache), so the answer should depend on the path and `head` only.
         """
         ...
 
@@ -81,7 +84,12 @@ class Adapter(Protocol):
         ...
 
     def discover(self, env: Mapping[str, str], home: Path) -> Iterable[Path]:
-        """The paths where this tool keeps its logs on this machine, honouring its own overrides."""
+        """The paths where this tool keeps its logs on this machine, honouring its own overrides.
+
+        Read the environment through `env` only, and look at most into the directories that
+        hold the paths returned: a warm offline report trusts its cached answer while those
+        variables and directories are unchanged (bot.snapshot).
+        """
         ...
 
 
@@ -116,7 +124,7 @@ class JsonLines:
     (`cursor()`). During it, `line` is the raw line of the record just yielded.
     """
 
-    __slots__ = ("path", "skipped", "keep", "offset", "line", "size", "mtime_ns", "_decode")
+    __slots__ = ("path", "skipped", "offset", "line", "size", "mtime_ns", "_decode", "_wanted")
 
     def __init__(
         self, path: Path, cursor: Cursor | None, skipped: Counter[str], *,
@@ -124,7 +132,8 @@ class JsonLines:
     ) -> None:
         self.path = path
         self.skipped = skipped
-        self.keep = keep
+        # One scan of the line for all markers (a regex alternation beats a loop of `in`).
+        self._wanted = re.compile(b"|".join(map(re.escape, keep))).search if keep else None
         self.offset = cursor.offset if cursor else 0
         self.line = b""
         self.size = self.mtime_ns = 0
@@ -137,7 +146,7 @@ class JsonLines:
         return Cursor(offset=self.offset, state=state or {}, size=self.size, mtime_ns=self.mtime_ns)
 
     def __iter__(self) -> Iterator[Any]:
-        decode, keep, skipped = self._decode, self.keep, self.skipped
+        decode, wanted, skipped = self._decode, self._wanted, self.skipped
         with open(self.path, "rb", buffering=0) as fh:
             st = os.fstat(fh.fileno())
             self.size, self.mtime_ns = st.st_size, st.st_mtime_ns
@@ -151,14 +160,10 @@ class JsonLines:
                 lines = buf.split(b"\n")
                 pending = lines.pop()
                 for line in lines:
-                    if keep:
-                        for marker in keep:
-                            if marker in line:
-                                break
-                        else:
-                            if not _looks_like_object(line):
-                                skipped["malformed_json"] += 1
-                            continue
+                    if wanted is not None and wanted(line) is None:
+                        if not _looks_like_object(line):
+                            skipped["malformed_json"] += 1
+                        continue
                     try:
                         record = decode(line)
                     except msgspec.DecodeError as exc:
