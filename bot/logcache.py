@@ -1,15 +1,18 @@
 """This machine's agent logs, each parsed once: what a log unit yielded is cached with its cursors.
 
-A run takes a snapshot of the log directories (bot.snapshot) before reading anything, finds the
-log units (reusing the identity of every file whose size and mtime did not change), takes the
-units whose files did not change from the cache and reads only the others, from where their
-cursors stopped. Many unread bytes are read by one worker process per core; both paths run the
-same `read_unit`, and results are merged in discovery order, so they give the same report.
+A run compares the log directories with the snapshot the cache belongs to (bot.snapshot). When
+only logs the cache knows were appended to, the units are the cached ones; otherwise the roots
+are walked, reusing the identity of every file whose size and mtime did not change. Units whose
+files did not change come from the cache; the others are read from where their cursors stopped,
+by one worker process per core when there is much to read. Both paths run the same
+`read_unit`, and units are merged in discovery order, so they give the same report.
 
-The cache is one file: a header (the identity of every file seen) followed by one msgpack frame
-per unit, in discovery order. An unchanged unit's frame is copied from the previous file as it
-is, so a run that appends to one log rewrites one frame. Frames are written before the corpus
-merges (and the pricing fills) the spans they decode to, which both change spans in place.
+The cache is one file: a header, one msgpack frame per unit in discovery order, and an index
+of the frames (path, adapter, stamp, place) at the end. A run reads the index and decodes each
+frame only when it merges it, so memory holds the merged corpus and one unit, not both. An
+unchanged unit's frame is copied as it is into the next file. Frames are written before the
+corpus merges (and the pricing fills) the spans they decode to, which both change spans in
+place.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import gc
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from bot.corpus import Corpus
 from bot.trace import Session
 
 CACHE_FILE = "units.msgpack"
-FORMAT = 1
+FORMAT = 3
 
 PARALLEL_BYTES = 24 << 20
 """Below this many unread bytes, starting worker processes costs more than it saves (about
@@ -45,25 +48,73 @@ class Unit(msgspec.Struct):
 
     path: str
     adapter: str
-    cursors: dict[str, Cursor]
+    stamp: tuple[int, int, int] | None
+    """(offset, size, mtime_ns) of the cursor of a single-file unit's file: enough to tell it
+    unchanged, or how much of it is left, without decoding `cursors`."""
+    cursors: msgspec.Raw
+    """Every file's cursor (dict[str, Cursor]), kept encoded: only a unit read on needs them."""
     sessions: list[Session]
     skipped: dict[str, int]
+
+    def cursors_of(self) -> dict[str, Cursor]:
+        return _CURSORS.decode(self.cursors)
+
+
+class Entry(msgspec.Struct, array_like=True):
+    """A unit's line in the cache file's index."""
+
+    path: str
+    adapter: str
+    stamp: tuple[int, int, int] | None
+    place: tuple[int, int]
+    """(offset, length) of its frame."""
 
 
 class _Header(msgspec.Struct):
     format: int
 
 
+def _unit(path: str, adapter: str, cursors: dict[str, Cursor], sessions: list[Session], skipped: dict[str, int]) -> Unit:
+    own = cursors.get(path)
+    stamp = (own.offset, own.size, own.mtime_ns) if own is not None else None
+    return Unit(path, adapter, stamp, msgspec.Raw(_ENCODE(cursors)), sessions, skipped)
+
+
+def _decode(frame: bytes) -> Unit:
+    """A unit from its frame, its repeated strings made one object again, as the adapter made
+    them (a model name is a call's model and name, a call's id its tools' parent): decoded
+    separately, they took a tenth of the memory of a large report."""
+    unit = _UNIT.decode(frame)
+    shared = _SHARED
+    for session in unit.sessions:
+        ids = {span.span_id: span.span_id for span in session.spans}
+        for span in session.spans:
+            span.name = shared.setdefault(span.name, span.name)
+            if span.model is not None:
+                span.model = shared.setdefault(span.model, span.model)
+            if span.provider is not None:
+                span.provider = shared.setdefault(span.provider, span.provider)
+            if span.tool_name is not None:
+                span.tool_name = shared.setdefault(span.tool_name, span.tool_name)
+            if span.parent_id is not None:
+                span.parent_id = ids.get(span.parent_id, span.parent_id)
+    return unit
+
+
+_SHARED: dict[str, str] = {}
+"""Model, provider and tool names seen in this process (a few hundred at most)."""
+
 _ENCODE = msgspec.msgpack.Encoder().encode
 _UNIT = msgspec.msgpack.Decoder(Unit)
+_CURSORS = msgspec.msgpack.Decoder(dict[str, Cursor])
 _HEADER = msgspec.msgpack.Decoder(_Header)
+_INDEX = msgspec.msgpack.Decoder(list[Entry])
 _LENGTH = 4
+_TRAILER = 8
+"""The last bytes of the file: where the index frame starts."""
 
 Todo = tuple[str, str, dict[str, Cursor]]
 """(adapter name, unit path, the cursors to resume from): one unit to read."""
-
-Place = tuple[int, int]
-"""(offset, length) of a unit's frame in the current cache file."""
 
 
 def load(env: Mapping[str, str], home: Path, cache_dir: Path | None) -> tuple[list[Session], Counter[str]]:
@@ -76,14 +127,14 @@ def load(env: Mapping[str, str], home: Path, cache_dir: Path | None) -> tuple[li
             tree, units = _appended_only(previous, discovery_env.read, str(home), store) or (
                 snapshot.take(roots, discovery_env.read, str(home)), None)
             stats = tree.files()
-            unchanged = {path: unit for path, unit in store.units.items() if _unchanged(path, unit, stats)}
+            unchanged = {path for path, entry in store.index.items() if _unchanged(entry, stats)}
             if units is None:
-                units = adapters.discover(discovery_env, home, {path: unit.adapter for path, unit in unchanged.items()})
+                units = adapters.discover(discovery_env, home, {path: store.index[path].adapter for path in unchanged})
             unread = _unread(stats, store, unchanged)
             corpus = Corpus()
             with store.writer() as out, _Reader(_workers(env, unread), unread, store.enabled) as reader:
                 for unit, frame in _in_order(units, unchanged, store, stats, reader):
-                    out.add(frame)
+                    out.add(unit, frame)
                     corpus.skipped.update(unit.skipped)
                     for session in unit.sessions:
                         corpus.add_session(session)
@@ -105,17 +156,17 @@ def _appended_only(
     if previous is None or not store.read or previous.env != env or previous.home != home:
         return None
     tree = previous.restat()
-    units = store.units
+    index = store.index
     changed = {path for path, old, new in zip(tree.paths, previous.stats, tree.stats) if old != new}
-    if any(path not in units or path not in units[path].cursors for path in changed):
+    if any(path not in index or index[path].stamp is None for path in changed):
         return None
     stats = tree.files()
-    if any(stats.get(path, snapshot.MISSING) == snapshot.MISSING for path in units):
+    if any(stats.get(path, snapshot.MISSING) == snapshot.MISSING for path in index):
         return None  # a cached unit is gone (or the snapshot is older than the cache file)
     found: list[tuple[Adapter, Path]] = []
-    for key, unit in units.items():
+    for key, entry in index.items():
         try:
-            adapter = adapters.by_name(unit.adapter)
+            adapter = adapters.by_name(entry.adapter)
             if key in changed and adapters.identify(Path(key)) is not adapter:
                 return None
         except adapters.FormatError:
@@ -125,82 +176,84 @@ def _appended_only(
 
 
 def _in_order(
-    units: Iterator[tuple[Adapter, Path]], unchanged: Mapping[str, Unit], store: _Store,
+    units: Iterable[tuple[Adapter, Path]], unchanged: set[str], store: _Store,
     stats: Mapping[str, snapshot.Stat], reader: _Reader,
-) -> Iterator[tuple[Unit, bytes | Place]]:
-    """Each unit in discovery order with its cache frame (the old frame's place when unchanged).
+) -> Iterator[tuple[Unit, bytes | Entry]]:
+    """Each unit in discovery order with its cache frame (its index entry when unchanged).
 
     The merge must see units in discovery order (when two copies of a call tie, the first one's
     session keeps it), so a unit waits for those before it. Units to read go to the reader as
     discovery finds them, so that workers parse while the walk goes on.
     """
-    slots: deque[tuple[Unit | None, bytes | Place | _Ticket]] = deque()
+    slots: deque[tuple[Unit | Entry | None, _Ticket | None]] = deque()
     for adapter, path in units:
         key = str(path)
-        previous = store.previous(key, adapter.name)
-        if previous is not None and key in unchanged:
-            slots.append((previous, store.place(key)))
+        entry = store.entry(key, adapter.name)
+        if entry is not None and key in unchanged:
+            slots.append((entry, None))
         else:
+            previous = store.unit(entry) if entry is not None else None
+            cursors = previous.cursors_of() if previous is not None else {}
             size = stats.get(key, snapshot.MISSING)[0]
-            slots.append((previous, reader.submit((adapter.name, key, previous.cursors if previous else {}), size)))
+            slots.append((previous, reader.submit((adapter.name, key, cursors), size)))
         yield from _done(slots, store, reader.behind)
     reader.flush()
     yield from _done(slots, store, lambda: True)
 
 
 def _done(
-    slots: deque[tuple[Unit | None, bytes | Place | _Ticket]], store: _Store, hold: Callable[[], bool],
-) -> Iterator[tuple[Unit, bytes | Place]]:
+    slots: deque[tuple[Unit | Entry | None, _Ticket | None]], store: _Store, hold: Callable[[], bool],
+) -> Iterator[tuple[Unit, bytes | Entry]]:
     """The units at the head of `slots` whose reading is over; while `hold()` says so, the
     merge also waits for those still being read."""
     while slots:
-        previous, frame = slots[0]
-        if isinstance(frame, _Ticket):
-            if not frame.ready() and not hold():
-                return
-            unit, frame = frame.result()
-            if previous is not None:
-                unit = _extend(previous, unit)
+        cached, ticket = slots[0]
+        if ticket is None:
+            assert isinstance(cached, Entry)
+            unit, frame = store.unit(cached), cached
+            if unit is None:  # its frame cannot be decoded after all: read the log again
+                unit = read_unit(cached.adapter, cached.path, {})
+                frame = _ENCODE(unit) if store.enabled else b""
+        elif ticket.ready() or hold():
+            unit, frame = ticket.result()
+            if isinstance(cached, Unit):
+                unit = _extend(cached, unit)
                 frame = _ENCODE(unit) if store.enabled else b""
         else:
-            assert previous is not None
-            unit = previous
+            return
         slots.popleft()
         yield unit, frame
 
 
-def _unchanged(path: str, unit: Unit, stats: Mapping[str, snapshot.Stat]) -> bool:
+def _unchanged(entry: Entry, stats: Mapping[str, snapshot.Stat]) -> bool:
     """A single-file unit whose size and mtime match its cursor need not be opened."""
-    cursor = unit.cursors.get(path)
-    return cursor is not None and stats.get(path) == (cursor.size, cursor.mtime_ns)
+    return entry.stamp is not None and stats.get(entry.path) == entry.stamp[1:]
 
 
-def _unread(stats: Mapping[str, snapshot.Stat], store: _Store, unchanged: Mapping[str, Unit]) -> int:
+def _unread(stats: Mapping[str, snapshot.Stat], store: _Store, unchanged: set[str]) -> int:
     """About how many bytes there are to read: every file below the log roots, less what the
     cache read of those that changed (decides, before the walk, whether workers are worth it)."""
     total = 0
     for path, (size, _) in stats.items():
         if size <= 0 or path in unchanged:
             continue
-        cached = store.units.get(path)
-        cursor = cached.cursors.get(path) if cached else None
-        total += max(size - (cursor.offset if cursor else 0), 0)
+        entry = store.index.get(path)
+        offset = entry.stamp[0] if entry is not None and entry.stamp is not None else 0
+        total += max(size - offset, 0)
     return total
 
 
 def _extend(previous: Unit, fresh: Unit) -> Unit:
     """The cached unit with what a read from its cursors added; a file read again from the
     start (it shrank or was replaced) makes the cached sessions void."""
-    restarted = any(
-        path in previous.cursors and cursor.offset < previous.cursors[path].offset
-        for path, cursor in fresh.cursors.items()
-    )
-    return Unit(
-        path=previous.path,
-        adapter=previous.adapter,
-        cursors=previous.cursors | fresh.cursors,
-        sessions=fresh.sessions if restarted else previous.sessions + fresh.sessions,
-        skipped=dict(Counter(fresh.skipped) if restarted else Counter(previous.skipped) + Counter(fresh.skipped)),
+    old, new = previous.cursors_of(), fresh.cursors_of()
+    restarted = any(path in old and cursor.offset < old[path].offset for path, cursor in new.items())
+    return _unit(
+        previous.path,
+        previous.adapter,
+        old | new,
+        fresh.sessions if restarted else previous.sessions + fresh.sessions,
+        dict(Counter(fresh.skipped) if restarted else Counter(previous.skipped) + Counter(fresh.skipped)),
     )
 
 
@@ -210,8 +263,7 @@ def _extend(previous: Unit, fresh: Unit) -> Unit:
 def read_unit(adapter: str, path: str, cursors: dict[str, Cursor]) -> Unit:
     """Parse one unit from its cursors: the only parsing code, whichever process runs it."""
     result = adapters.by_name(adapter).read(Path(path), cursors)
-    return Unit(path=path, adapter=adapter, cursors=result.cursors, sessions=result.sessions,
-                skipped=dict(result.skipped))
+    return _unit(path, adapter, result.cursors, result.sessions, dict(result.skipped))
 
 
 def _read_batch(batch: list[Todo]) -> list[bytes]:
@@ -234,7 +286,7 @@ class _Ticket:
         if self._unit is None:
             assert self._batch is not None
             frame = self._batch.take(self._index)
-            self._unit = (_UNIT.decode(frame), frame)
+            self._unit = (_decode(frame), frame)
         return self._unit
 
 
@@ -330,16 +382,14 @@ def _workers(env: Mapping[str, str], unread: int) -> int:
 
 
 class _Store:
-    """The previous cache file's units (decoded) with the place of each frame, and the writing
-    of the next file beside it."""
+    """The previous cache file: its index, and each unit's frame on demand."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.enabled = path is not None
-        self.units: dict[str, Unit] = {}
+        self.index: dict[str, Entry] = {}
         self.read = False
-        """A cache file was read: `units` is what the last run found, not merely nothing."""
-        self._places: dict[str, tuple[int, int]] = {}
+        """A cache file was read: `index` is what the last run found, not merely nothing."""
         self._file: Any = None
         if path is not None:
             self._open(path)
@@ -349,35 +399,39 @@ class _Store:
             fh = path.open("rb")
         except OSError:
             return
-        units, places = {}, {}
         try:
             if _HEADER.decode(_read_frame(fh)).format != FORMAT:
                 raise ValueError("another cache format")
-            while True:
-                start = fh.tell() + _LENGTH
-                frame = _read_frame(fh)
-                if not frame:
-                    break
-                unit = _UNIT.decode(frame)
-                units[unit.path] = unit
-                places[unit.path] = (start, len(frame))
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(size - _TRAILER)
+            fh.seek(int.from_bytes(fh.read(_TRAILER), "little"))
+            index = {entry.path: entry for entry in _INDEX.decode(_read_frame(fh))}
+            if any(entry.place[0] + entry.place[1] > size for entry in index.values()):
+                raise ValueError("frames beyond the end of the file")
         except (msgspec.DecodeError, ValueError, OSError):
             fh.close()
             return  # an unreadable cache is an empty one: everything is read again
-        self.units, self._places, self._file = units, places, fh
-        self.read = True
+        self.index, self._file, self.read = index, fh, True
 
-    def previous(self, path: str, adapter: str) -> Unit | None:
+    def entry(self, path: str, adapter: str) -> Entry | None:
         """The cached unit at `path`, if the same adapter read it."""
-        unit = self.units.get(path)
-        return unit if unit is not None and unit.adapter == adapter else None
+        entry = self.index.get(path)
+        return entry if entry is not None and entry.adapter == adapter else None
 
-    def place(self, path: str) -> tuple[int, int]:
-        return self._places[path]
+    def frame(self, entry: Entry) -> bytes:
+        offset, length = entry.place
+        return os.pread(self._file.fileno(), length, offset)
+
+    def unit(self, entry: Entry) -> Unit | None:
+        """The cached unit, decoded now; None if its frame cannot be read (it is read again)."""
+        try:
+            return _decode(self.frame(entry))
+        except (msgspec.DecodeError, OSError):
+            return None
 
     def writer(self) -> _Writer:
         """The next cache file, written when a unit was read or went away."""
-        return _Writer(self.path, self._file, len(self._places))
+        return _Writer(self.path, self, len(self.index))
 
     def __enter__(self) -> _Store:
         return self
@@ -393,26 +447,30 @@ class _Writer:
     file. It is only started by the first new frame: while every unit is unchanged and still
     there, nothing is written at all."""
 
-    def __init__(self, path: Path | None, source: Any, previous: int) -> None:
+    def __init__(self, path: Path | None, source: _Store, previous: int) -> None:
         self.path = path
         self._source = source
         self._previous = previous
-        self._held: list[Place] = []
+        self._held: list[Entry] = []
+        self._index: list[Entry] = []
         self._out: Any = None
         self._tmp: Path | None = None
 
     def __enter__(self) -> _Writer:
         return self
 
-    def add(self, frame: bytes | Place) -> None:
+    def add(self, unit: Unit, frame: bytes | Entry) -> None:
         if self.path is None:
             return
         if self._out is None:
-            if isinstance(frame, tuple):
+            if isinstance(frame, Entry):
                 self._held.append(frame)
                 return
             self._start()
-        self._write(frame)
+        if isinstance(frame, Entry):
+            self._copy(frame)
+        else:
+            self._write(Entry(unit.path, unit.adapter, unit.stamp, (0, 0)), frame)
 
     def _start(self) -> None:
         assert self.path is not None
@@ -420,14 +478,17 @@ class _Writer:
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self._out = self._tmp.open("wb")
         _write_frame(self._out, _ENCODE(_Header(format=FORMAT)))
-        for place in self._held:
-            self._write(place)
+        for entry in self._held:
+            self._copy(entry)
         self._held = []
 
-    def _write(self, frame: bytes | Place) -> None:
-        if isinstance(frame, tuple):
-            frame = os.pread(self._source.fileno(), frame[1], frame[0])
+    def _copy(self, entry: Entry) -> None:
+        self._write(entry, self._source.frame(entry))
+
+    def _write(self, entry: Entry, frame: bytes) -> None:
+        start = self._out.tell() + _LENGTH
         _write_frame(self._out, frame)
+        self._index.append(Entry(entry.path, entry.adapter, entry.stamp, (start, len(frame))))
 
     def __exit__(self, error: type[BaseException] | None, *exc: object) -> None:
         if self.path is None:
@@ -436,6 +497,9 @@ class _Writer:
             if error is not None or len(self._held) == self._previous:
                 return  # the cache file already holds exactly these frames
             self._start()  # units went away: write the rest without them
+        at = self._out.tell()
+        _write_frame(self._out, _ENCODE(self._index))
+        self._out.write(at.to_bytes(_TRAILER, "little"))
         self._out.close()
         assert self._tmp is not None
         if error is None:
@@ -445,13 +509,10 @@ class _Writer:
 
 
 def _read_frame(fh: Any) -> bytes:
-    """One length-prefixed frame; b"" at the end of the file."""
-    length = fh.read(_LENGTH)
-    if not length:
-        return b""
-    size = int.from_bytes(length, "little")
+    """One length-prefixed frame."""
+    size = int.from_bytes(fh.read(_LENGTH), "little")
     data = fh.read(size)
-    if len(length) != _LENGTH or len(data) != size:
+    if len(data) != size:
         raise ValueError("truncated cache file")
     return data
 
