@@ -17,10 +17,14 @@ from __future__ import annotations
 import marshal
 import os
 from collections.abc import Iterable, Mapping
+from stat import S_ISDIR
 
-VERSION = 1
+VERSION = 2
 MISSING = (-1, -1)
 """The stat of a path that did not exist: creating it changes the snapshot."""
+DIRECTORY = -2
+"""The size recorded for a directory: only its mtime says something (an entry came or went),
+and a negative size keeps directories out of any count of bytes to read."""
 
 Stat = tuple[int, int]
 """(size, mtime_ns) of a file or directory."""
@@ -54,7 +58,7 @@ class Snapshot:
                 if size != -1:
                     return False
                 continue
-            if st.st_mtime_ns != mtime or st.st_size != size:
+            if st.st_mtime_ns != mtime or (DIRECTORY if S_ISDIR(st.st_mode) else st.st_size) != size:
                 return False
         return True
 
@@ -115,14 +119,17 @@ def _walk(top: str, paths: list[str], stats: list[Stat], seen: set[str]) -> None
             except OSError:
                 stats.append(MISSING)  # e.g. a dangling link: it may point somewhere later
                 continue
-            stats.append((st.st_size, st.st_mtime_ns))
+            stats.append(_stamp(st))
             if entry.is_dir(follow_symlinks=False):
                 stack.append(path)
 
 
 def _stat(path: str) -> Stat:
     try:
-        st = os.stat(path)
+        return _stamp(os.stat(path))
     except OSError:
         return MISSING
-    return (st.st_size, st.st_mtime_ns)
+
+
+def _stamp(st: os.stat_result) -> Stat:
+    return (DIRECTORY if S_ISDIR(st.st_mode) else st.st_size, st.st_mtime_ns)
