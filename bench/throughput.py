@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,6 +72,10 @@ class Run:
     rss_kb: int
     output: Path
     walls: list[float] = field(default_factory=list)
+    cpu: float = 0.0
+    """User + system CPU seconds of the process and every child it waited for (GNU time)."""
+    pss_kb: int = 0
+    """Peak of the summed proportional set size of the whole process tree (sampled)."""
 
 
 @dataclass
@@ -83,33 +89,98 @@ class Row:
     ratio_all: float | None = None
     ratio_agent: float | None = None
     note: str = ""
+    cpu: float | None = None
+    pss_mb: float | None = None
 
 
 _ELAPSED = re.compile(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)")
 _RSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
+_USER = re.compile(r"User time \(seconds\): ([\d.]+)")
+_SYSTEM = re.compile(r"System time \(seconds\): ([\d.]+)")
 
 
 def timed(cmd: list[str], env: dict[str, str], output: Path) -> Run:
-    """One run under GNU time; stdout goes to `output` (a file, so no pipe throttles the tool)."""
+    """One run under GNU time; stdout goes to `output` (a file, so no pipe throttles the tool).
+
+    GNU time's maximum RSS is that of the largest single process; agentspend may run worker
+    processes, so the summed PSS of the whole tree is sampled too (`TreeMemory`).
+    """
     report = output.with_suffix(".time")
     with open(output, "wb") as out:
-        proc = subprocess.run([str(ensure_gnu_time()), "-v", "-o", str(report), *cmd], env=env, stdout=out,
-                              stderr=subprocess.PIPE)
+        proc = subprocess.Popen([str(ensure_gnu_time()), "-v", "-o", str(report), *cmd], env=env, stdout=out,
+                                stderr=subprocess.PIPE)
+        with TreeMemory(proc.pid) as memory:
+            _, stderr = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-3000:]}")
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {stderr.decode(errors='replace')[-3000:]}")
     text = report.read_text()
     m = _ELAPSED.search(text)
     if m is None or (r := _RSS.search(text)) is None:
         raise RuntimeError(f"cannot read /usr/bin/time -v output:\n{text}")
     wall = int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    return Run(wall, int(r.group(1)), output, [wall])
+    cpu = float(_USER.search(text).group(1)) + float(_SYSTEM.search(text).group(1))
+    return Run(wall, int(r.group(1)), output, [wall], cpu, memory.peak_kb)
+
+
+class TreeMemory:
+    """Peak summed PSS (proportional set size: shared pages split between the processes that
+    share them) of a process and all its descendants, read from /proc every 20 ms. Sampling
+    can miss a peak shorter than that; both tools' memory grows steadily, so it does not."""
+
+    PERIOD = 0.02
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.PERIOD):
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(pid) for pid in _tree(self.pid)))
+
+    @staticmethod
+    def available() -> bool:
+        return Path(f"/proc/{os.getpid()}/smaps_rollup").is_file()
+
+
+def _tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                todo.extend(int(c) for c in Path(f"/proc/{current}/task/{task}/children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def repeated(n: int, make: callable) -> Run:
-    """Median wall and largest RSS of `n` runs; `make(i)` performs run i."""
+    """Median wall and CPU, largest RSS and PSS of `n` runs; `make(i)` performs run i."""
     runs = [make(i) for i in range(n)]
     best = runs[-1]
-    return Run(statistics.median(r.wall for r in runs), max(r.rss_kb for r in runs), best.output, [r.wall for r in runs])
+    return Run(statistics.median(r.wall for r in runs), max(r.rss_kb for r in runs), best.output, [r.wall for r in runs],
+               statistics.median(r.cpu for r in runs), max(r.pss_kb for r in runs))
 
 
 def run_hyperfine(cmd: list[str], env: dict[str, str], export: Path) -> dict | None:
@@ -175,6 +246,12 @@ def bench_size(size: float, args: argparse.Namespace, work: Path) -> tuple[list[
     if sum_tokens(ours_by_model(reference)) != want_all:
         problems.append(f"agentspend --no-cache: {tokens_line(sum_tokens(ours_by_model(reference)))} ≠ expected "
                         f"{tokens_line(want_all)}")
+    log("agentspend --no-cache (both agents, one process) …")
+    single = repeated(args.repeat, lambda i: timed(agentspend_cmd(no_cache=True),
+                                                   dict(tool_env(roots, work / "unused-cache"), AGENTSPEND_WORKERS="1"),
+                                                   runs_dir / f"nocache-single-{i}.json"))
+    if read_cache(single.output) != reference:
+        problems.append("agentspend --no-cache in one process differs from the run with worker processes")
     nocache_agent: dict[str, Run] = {}
     if not args.no_per_agent:
         for agent in agents:
@@ -230,46 +307,54 @@ def bench_size(size: float, args: argparse.Namespace, work: Path) -> tuple[list[
         return wall / base if base else float("nan")
 
     both = "claude+codex"
-    rows.append(Row("agentspend", "(a) cold: fresh cache dir", both, mb_all, cold_run.wall, cold_run.rss_kb / 1024,
-                    ratio(cold_run.wall, peer_sum), note=_walls(cold_run)))
-    rows.append(Row("agentspend", "(b) warm re-run, unchanged logs", both, mb_all, warm.wall, warm.rss_kb / 1024,
-                    ratio(warm.wall, peer_sum), note=_walls(warm) + " (/usr/bin/time: 10 ms resolution)"))
+
+    def row(tool: str, case: str, agents: str, size_mb: float, run: Run, note: str = "", agent_wall: float | None = None) -> Row:
+        return Row(tool, case, agents, size_mb, run.wall, run.rss_kb / 1024, ratio(run.wall, peer_sum),
+                   ratio(run.wall, agent_wall) if agent_wall else None, note, run.cpu, run.pss_kb / 1024 or None)
+
+    rows.append(row("agentspend", "(a) cold: fresh cache dir", both, mb_all, cold_run, _walls(cold_run)))
+    rows.append(row("agentspend", "(b) warm re-run, unchanged logs", both, mb_all, warm,
+                    _walls(warm) + " (/usr/bin/time: 10 ms resolution)"))
     if hf and "error" not in hf:
         rows.append(Row("agentspend", "(b) warm re-run, hyperfine", both, mb_all, hf["mean"], None,
                         ratio(hf["mean"], peer_sum),
                         note=f"mean ± σ {hf['mean'] * 1000:.0f} ± {hf['stddev'] * 1000:.0f} ms, min "
-                             f"{hf['min'] * 1000:.0f} ms, {len(hf['times'])} runs; target ≤ 100 ms"))
+                             f"{hf['min'] * 1000:.0f} ms, {len(hf['times'])} runs; target ≤ 100 ms",
+                        cpu=(hf["user"] + hf["system"]) if "user" in hf else None))
     elif hf:
         rows.append(Row("agentspend", "(b) warm re-run, hyperfine", both, mb_all, None, None, note=hf["error"]))
-    rows.append(Row("agentspend", f"(c) incremental: +{appended.bytes / MB:.2f} MB, {appended.lines} new calls in "
-                    f"{len(appended.originals)} of {sum(manifest['files'].values())} files", both, mb_all, incremental.wall, incremental.rss_kb / 1024,
-                    ratio(incremental.wall, peer_sum),
-                    note=f"then unchanged again: {warm_after.wall:.2f} s"))
-    rows.append(Row("agentspend", "(d) --no-cache", both, mb_all, nocache.wall, nocache.rss_kb / 1024,
-                    ratio(nocache.wall, peer_sum), note=_walls(nocache)))
+    rows.append(row("agentspend", f"(c) incremental: +{appended.bytes / MB:.2f} MB, {appended.lines} new calls in "
+                    f"{len(appended.originals)} of {sum(manifest['files'].values())} files", both, mb_all, incremental,
+                    f"then unchanged again: {warm_after.wall:.2f} s"))
+    rows.append(row("agentspend", "(d) --no-cache", both, mb_all, nocache, _walls(nocache)))
+    rows.append(row("agentspend", "(d) --no-cache, one process (AGENTSPEND_WORKERS=1)", both, mb_all, single,
+                    _walls(single)))
     for agent, run in nocache_agent.items():
-        rows.append(Row("agentspend", "(d) --no-cache", agent, mb[agent], run.wall, run.rss_kb / 1024,
-                        ratio(run.wall, peer_sum), ratio(run.wall, peer[agent].wall), note=_walls(run)))
+        rows.append(row("agentspend", "(d) --no-cache", agent, mb[agent], run, _walls(run), peer[agent].wall))
     for agent in agents:
-        rows.append(Row("ccusage", f"(e) {agent} session", agent, mb[agent], peer[agent].wall, peer[agent].rss_kb / 1024,
-                        note=_walls(peer[agent])))
-    rows.append(Row("ccusage", "(e) claude + codex (sum of walls, max RSS)", both, mb_all, peer_sum,
-                    max(peer[a].rss_kb for a in agents) / 1024))
+        rows.append(row("ccusage", f"(e) {agent} session", agent, mb[agent], peer[agent], _walls(peer[agent])))
+    rows.append(Row("ccusage", "(e) claude + codex (sum of walls and CPU, max memory)", both, mb_all, peer_sum,
+                    max(peer[a].rss_kb for a in agents) / 1024, cpu=sum(peer[a].cpu for a in agents),
+                    pss_mb=max(peer[a].pss_kb for a in agents) / 1024 or None))
 
     lines = [f"### {mb_all:.1f} MB corpus ({copies} copies of the fixtures: claude {mb['claude']:.1f} MB, "
              f"codex {mb['codex']:.1f} MB, {sum(manifest['files'].values())} files)", "",
              f"Load average (1/5/15 min) before: {load_before}, after: {_load()} — on a shared machine other "
              "processes compete for the CPUs; compare runs made under similar load.", ""]
-    lines += ["| tool | case | agents | corpus MB | wall s | MB/s | peak RSS MB | ÷ ccusage claude+codex | "
-              "÷ ccusage same agent | notes |", "|---|---|---|--:|--:|--:|--:|--:|--:|---|"]
+    lines += ["| tool | case | agents | corpus MB | wall s | MB/s | CPU s (user+sys) | peak RSS MB | peak PSS MB, "
+              "all processes | ÷ ccusage claude+codex | ÷ ccusage same agent | notes |",
+              "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
     for r in rows:
         lines.append(
             f"| {r.tool} | {r.case} | {r.agents} | {r.mb:.1f} | {_num(r.wall, 3 if (r.wall or 1) < 1 else 2)} | "
-            f"{_num(r.mb / r.wall if r.wall else None, 1)} | {_num(r.rss_mb, 0)} | {_ratio(r.ratio_all)} | "
-            f"{_ratio(r.ratio_agent)} | {r.note} |")
-    lines += ["", f"Repeats per case: {args.repeat} (median wall, max RSS). Ratio = agentspend wall ÷ ccusage wall "
-              "(> 1: agentspend slower). MB/s = corpus MB ÷ wall (for (b) and (c) an effective rate: "
-              "the corpus is not re-read).", ""]
+            f"{_num(r.mb / r.wall if r.wall else None, 1)} | {_num(r.cpu, 2)} | {_num(r.rss_mb, 0)} | "
+            f"{_num(r.pss_mb, 0)} | {_ratio(r.ratio_all)} | {_ratio(r.ratio_agent)} | {r.note} |")
+    lines += ["", f"Repeats per case: {args.repeat} (median wall and CPU, max memory). Ratio = agentspend wall ÷ "
+              "ccusage wall (> 1: agentspend slower). MB/s = corpus MB ÷ wall (for (b) and (c) an effective rate: "
+              "the corpus is not re-read). CPU = user + system seconds of all processes (GNU time), far less "
+              "sensitive to other load than wall. Peak RSS = the largest single process (GNU time); peak PSS = "
+              "the summed proportional set size of the whole process tree, sampled every 20 ms (agentspend "
+              "may run a worker process per core; ccusage is one process with threads).", ""]
     lines.append("Checks: " + ("all outputs agree (ccusage and agentspend = copies × their fixture totals; cold = "
                                "warm = --no-cache; incremental = cold + appended calls)." if not problems else
                                "**FAILED** — " + "; ".join(problems)))

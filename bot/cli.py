@@ -7,8 +7,6 @@ so `agentspend report` over unchanged logs answers from its cache without loadin
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -130,7 +128,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     config_text = _local_config(scope.worktree)
     extra = (scope, args.format, prices_stamp, WASTE_VERSION, config_text)
     key = offline.fingerprint(env, home, extra) if cache_dir else ""
-    if cache_dir and (text := offline.cached_output(cache_dir, key)) is not None:
+    if cache_dir and (text := offline.cached_output(cache_dir, key, env, home)) is not None:
         sys.stdout.write(text)
         return 0
     text = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format, config_text)
@@ -255,6 +253,8 @@ def _sessions(args: argparse.Namespace, settings: Settings) -> int:
 
     rows = _with_db(settings, lambda db: queries.session_totals(db, args.repo))
     if args.format == "json":
+        import json
+
         print(json.dumps([_totals_dict(r) for r in rows], indent=2))
         return 0
     header = ("session", "runtime", "repo", "branch", "input", "output", "cache_read", "cache_write", "cost_usd", "unpriced")
@@ -301,6 +301,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                                         ("GITHUB_APP_PRIVATE_KEY", settings.github_private_key or settings.dry_run)) if not value]
     if missing:
         raise UsageError(f"serve needs {', '.join(missing)} (or AGENTSPEND_DRY_RUN=1 for the App identity)")
+    import logging
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # two lines a second per tick otherwise
     upgrade(settings.database_url)

@@ -2,8 +2,10 @@
 
 No database and no GitHub: it runs the same pure chain the service runs (adapters → pricing →
 report → render) so a developer sees before pushing what the pull request comment will say.
-Parsed files are cached per file in the user's cache dir with their cursors, so a re-run reads
-only bytes appended since, and a re-run over unchanged logs returns the cached rendering.
+Parsed logs are cached (bot.logcache), so a re-run reads only bytes appended since; a re-run
+over unchanged logs returns the cached rendering after comparing a snapshot of the log
+directories (bot.snapshot). That path imports neither the adapters nor the price tables, which
+is why the reading half of this module is imported only when logs must be read.
 """
 
 from __future__ import annotations
@@ -15,17 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import msgspec
-from platformdirs import user_cache_dir
+from bot import snapshot
 
-from bot import adapters, gitmeta
-from bot.adapters.base import Adapter, Cursor
-from bot.corpus import Corpus
-from bot.trace import Session
+if TYPE_CHECKING:
+    from bot.trace import Session
 
 CACHE_VERSION = "2"
+SNAPSHOT_FILE = "snapshot.marshal"
+OUTPUTS_DIR = "outputs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +60,19 @@ class Scope:
 
 
 def scope_for(path: Path, branch: str | None, all_branches: bool, everything: bool, since: datetime | None) -> Scope:
-    """Resolve PATH to its repository and (unless told otherwise) its current branch."""
-    worktree = gitmeta.toplevel(path)
+    """Resolve PATH to its repository and (unless told otherwise) its current branch.
+
+    `--all` keeps every session whatever the repository, so git is not asked.
+    """
+    if everything:
+        return Scope(since=since, everything=True)
+    from bot import gitmeta
+
     return Scope(
         repo=gitmeta.repo_of_directory(str(path)),
-        worktree=worktree,
-        branch=None if all_branches or everything else (branch or gitmeta.current_branch(path)),
+        worktree=gitmeta.toplevel(path),
+        branch=None if all_branches else (branch or gitmeta.current_branch(path)),
         since=since,
-        everything=everything,
     )
 
 
@@ -77,124 +83,82 @@ def _inside(cwd: str, root: Path) -> bool:
         return False
 
 
-class _UnitCache(msgspec.Struct):
-    """What one log unit yielded so far, and where each of its files was read up to."""
-
-    adapter: str
-    cursors: dict[str, Cursor]
-    sessions: list[Session]
-    skipped: dict[str, int]
-
-
 def load_sessions(env: Mapping[str, str], home: Path, cache_dir: Path | None) -> tuple[list[Session], Counter[str]]:
-    """Every session in this machine's agent logs, merged and deduplicated, using the cache."""
-    corpus = Corpus()
-    for adapter, path in adapters.discover(env, home):
-        cached = _read_unit(adapter, path, cache_dir)
-        corpus.skipped.update(cached.skipped)
-        for session in cached.sessions:
-            corpus.add_session(session)
-    return corpus.finish(), corpus.skipped
+    """Every session in this machine's agent logs, merged and deduplicated, using the cache.
 
+    With a cache dir it also records the snapshot of the log directories the result belongs to,
+    which `cached_output` compares next time.
+    """
+    from bot import logcache  # the adapters and msgspec: only when logs are read
 
-def _read_unit(adapter: Adapter, path: Path, cache_dir: Path | None) -> _UnitCache:
-    cache_file = cache_dir / "units" / (_digest(str(path)) + ".msgpack") if cache_dir else None
-    cached = _load(cache_file, _UnitCache) if cache_file else None
-    if cached is None or cached.adapter != adapter.name:
-        cached = _UnitCache(adapter=adapter.name, cursors={}, sessions=[], skipped={})
-    if cached.cursors and _unchanged(path, cached.cursors):
-        return cached
-    result = adapter.read(path, cached.cursors)
-    if any(_restarted(p, c, cached.cursors) for p, c in result.cursors.items()):
-        cached.sessions = []
-        cached.skipped = {}
-    cached.sessions.extend(result.sessions)
-    cached.cursors.update(result.cursors)
-    cached.skipped = dict(Counter(cached.skipped) + result.skipped)
-    if cache_file:
-        _store(cache_file, cached)
-    return cached
-
-
-def _unchanged(path: Path, cursors: dict[str, Cursor]) -> bool:
-    """A single-file unit whose size and mtime match its cursor need not be opened."""
-    cursor = cursors.get(str(path))
-    if cursor is None or not path.is_file():
-        return False
-    st = path.stat()
-    return st.st_size == cursor.size and st.st_mtime_ns == cursor.mtime_ns
-
-
-def _restarted(path: str, new: Cursor, old: dict[str, Cursor]) -> bool:
-    """The adapter read a file from the start again (it shrank or was replaced)."""
-    previous = old.get(path)
-    return previous is not None and new.offset < previous.offset
+    return logcache.load(env, home, cache_dir)
 
 
 def fingerprint(env: Mapping[str, str], home: Path, extra: tuple[Any, ...]) -> str:
-    """A key that changes when any log file, the price data or the report's arguments change."""
+    """The key of a rendering: the report's arguments, the price data stamp and the cache layout.
+
+    Whether the logs changed is the snapshot's business (`cached_output`), so this does no I/O.
+    """
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr((CACHE_VERSION, extra)).encode())
-    for adapter in adapters.ADAPTERS:
-        for root in adapter.discover(env, home):
-            _fingerprint_tree(Path(root), digest)
+    digest.update(repr((CACHE_VERSION, str(home), extra)).encode())
     return digest.hexdigest()
 
 
-def _fingerprint_tree(root: Path, digest: Any) -> None:
+def cached_output(cache_dir: Path, key: str, env: Mapping[str, str], home: Path) -> str | None:
+    """The rendering stored under `key`, if the log directories still match their snapshot."""
+    recorded = load_snapshot(cache_dir)
+    if recorded is None or not recorded.matches(env, str(home)):
+        return None
     try:
-        st = root.stat()
+        return (cache_dir / OUTPUTS_DIR / key).read_text()
     except OSError:
-        return
-    if root.is_file():
-        digest.update(f"{root}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            try:
-                fst = os.stat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            digest.update(f"{dirpath}/{name}\0{fst.st_size}\0{fst.st_mtime_ns}\n".encode())
+        return None
 
 
-def cached_output(cache_dir: Path, key: str) -> str | None:
+def load_snapshot(cache_dir: Path) -> snapshot.Snapshot | None:
+    """The snapshot the cached sessions belong to, if there is a readable one."""
     try:
-        return (cache_dir / "outputs" / key).read_text()
+        return snapshot.Snapshot.from_bytes((cache_dir / SNAPSHOT_FILE).read_bytes())
     except OSError:
         return None
 
 
 def store_output(cache_dir: Path, key: str, text: str) -> None:
-    outputs = cache_dir / "outputs"
+    """Keep a rendering of the sessions the last `load_sessions` read; it is served while the
+    snapshot that call recorded still matches (a newer snapshot clears every rendering)."""
+    outputs = cache_dir / OUTPUTS_DIR
     outputs.mkdir(parents=True, exist_ok=True)
-    for old in outputs.iterdir():
-        old.unlink(missing_ok=True)
-    _atomic_write(outputs / key, text.encode())
+    atomic_write(outputs / key, text.encode())
+
+
+def save_snapshot(cache_dir: Path, taken: snapshot.Snapshot) -> None:
+    """Record the snapshot the cached sessions belong to; renderings of another one go."""
+    data = taken.to_bytes()
+    path = cache_dir / SNAPSHOT_FILE
+    try:
+        unchanged = path.read_bytes() == data
+    except OSError:
+        unchanged = False
+    if unchanged:
+        return
+    outputs = cache_dir / OUTPUTS_DIR
+    if outputs.is_dir():
+        for old in outputs.iterdir():
+            old.unlink(missing_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data)
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
-    return Path(env.get("AGENTSPEND_CACHE_DIR") or user_cache_dir("agentspend")) / f"report-v{CACHE_VERSION}"
+    base = env.get("AGENTSPEND_CACHE_DIR")
+    if not base:
+        from platformdirs import user_cache_dir  # not needed when the directory is given
+
+        base = user_cache_dir("agentspend")
+    return Path(base) / f"report-v{CACHE_VERSION}"
 
 
-def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-def _load(path: Path, kind: type) -> Any:
-    try:
-        return msgspec.msgpack.decode(path.read_bytes(), type=kind)
-    except (OSError, msgspec.DecodeError, msgspec.ValidationError):
-        return None
-
-
-def _store(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, msgspec.msgpack.encode(value))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write then rename, so a killed run never leaves a half-written cache entry behind."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)

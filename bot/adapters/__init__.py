@@ -37,7 +37,10 @@ def by_name(name: str) -> Adapter:
 
 def identify(path: Path) -> Adapter | None:
     """The one adapter that claims `path`, None if none does; raises if several do."""
-    head = _head(path)
+    return _identify(path, _head(path) if path.is_file() else b"")
+
+
+def _identify(path: Path, head: bytes) -> Adapter | None:
     claimed = [adapter for adapter in ADAPTERS if adapter.identify(path, head)]
     if len(claimed) > 1:
         names = ", ".join(a.name for a in claimed)
@@ -45,54 +48,72 @@ def identify(path: Path) -> Adapter | None:
     return claimed[0] if claimed else None
 
 
-def walk(root: Path, forced: Adapter | None = None) -> Iterator[tuple[Adapter, Path]]:
+_BY_NAME = {adapter.name: adapter for adapter in ADAPTERS}
+
+
+def walk(root: Path, forced: Adapter | None = None, known: Mapping[str, str] | None = None) -> Iterator[tuple[Adapter, Path]]:
     """Every (adapter, path) below `root`: a claimed directory is one unit, not walked into.
 
     Files no adapter claims are passed over silently: log directories hold settings, caches and
     sidecars that are not logs. With `forced`, a file named directly is always read with it, and
     below a directory only what `forced` claims is read, so ambiguity is settled by the user.
+
+    `known` maps files whose first bytes are known not to have changed (the caller compared
+    their size and mtime) to the name of the adapter that claimed them: they are not opened
+    and identified again.
     """
     if forced is not None and root.is_file():
         yield forced, root
         return
-    yield from _walk(root, forced)
+    is_file = root.is_file()
+    yield from _walk(root, forced, known or {}, is_file, not is_file and root.is_dir() and not root.is_symlink())
 
 
-def _walk(path: Path, forced: Adapter | None) -> Iterator[tuple[Adapter, Path]]:
+def _walk(
+    path: Path, forced: Adapter | None, known: Mapping[str, str], is_file: bool, is_dir: bool,
+) -> Iterator[tuple[Adapter, Path]]:
+    """`is_file` follows links (a linked log is read); `is_dir` does not (nor does the walk)."""
     if forced is not None:
-        adapter = forced if forced.identify(path, _head(path)) else None
+        adapter = forced if forced.identify(path, _head(path) if is_file else b"") else None
+    elif (name := known.get(str(path))) in _BY_NAME:
+        adapter = _BY_NAME[name]
     else:
-        adapter = identify(path)
+        adapter = _identify(path, _head(path) if is_file else b"")
     if adapter is not None:
         yield adapter, path
         return
-    if not path.is_dir() or path.is_symlink():
+    if not is_dir:
         return
     try:
-        children = sorted(path.iterdir())
+        entries = sorted(os.scandir(path), key=lambda entry: entry.name)
     except OSError:
         return
-    for child in children:
-        yield from _walk(child, forced)
+    for entry in entries:
+        try:
+            child_is_file, child_is_dir = entry.is_file(), entry.is_dir(follow_symlinks=False)
+        except OSError:
+            continue
+        yield from _walk(path / entry.name, forced, known, child_is_file, child_is_dir)
 
 
-def discover(env: Mapping[str, str] | None = None, home: Path | None = None) -> Iterator[tuple[Adapter, Path]]:
-    """Every log unit on this machine, from each tool's own default location or override."""
+def discover(
+    env: Mapping[str, str] | None = None, home: Path | None = None, known: Mapping[str, str] | None = None,
+) -> Iterator[tuple[Adapter, Path]]:
+    """Every log unit on this machine, from each tool's own default location or override
+    (`known` as for `walk`)."""
     env = os.environ if env is None else env
     home = Path.home() if home is None else home
     for adapter in ADAPTERS:
         for root in adapter.discover(env, home):
             if root.exists():
-                for owner, path in walk(root):
+                for owner, path in walk(root, known=known):
                     if owner is adapter:
                         yield owner, path
 
 
 def _head(path: Path) -> bytes:
-    if not path.is_file():
-        return b""
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb", buffering=0) as fh:
             return fh.read(HEAD_BYTES)
     except OSError:
         return b""

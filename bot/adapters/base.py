@@ -7,13 +7,17 @@ log cannot hide the cost in a thousand good ones.
 
 from __future__ import annotations
 
+import os
+import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 
 from bot.trace import RunType, Runtime, Session, Span, Status
@@ -64,7 +68,9 @@ class Adapter(Protocol):
         """True when `path` (a file, or a directory for stores like OpenCode's) is in this format.
 
         `head` holds the first bytes of a file (empty for a directory). Must be cheap and must
-        not claim another adapter's files: the registry refuses a path two adapters claim.
+        not claim another adapter's files: the registry refuses a path two adapters claim. The
+        offline report remembers a file it claimed while the file's size and mtime stay the
+        same (bot.logcache), so the answer should depend on the path and `head` only.
         """
         ...
 
@@ -78,7 +84,12 @@ class Adapter(Protocol):
         ...
 
     def discover(self, env: Mapping[str, str], home: Path) -> Iterable[Path]:
-        """The paths where this tool keeps its logs on this machine, honouring its own overrides."""
+        """The paths where this tool keeps its logs on this machine, honouring its own overrides.
+
+        Read the environment through `env` only, and look at most into the directories that
+        hold the paths returned: a warm offline report trusts its cached answer while those
+        variables and directories are unchanged (bot.snapshot).
+        """
         ...
 
 
@@ -89,76 +100,147 @@ class FormatError(Exception):
 _CHUNK = 8 << 20
 
 
-def jsonl_records(
-    path: Path, cursor: Cursor | None, skipped: Counter[str], keep: tuple[bytes, ...] = ()
-) -> Iterable[tuple[dict[str, Any], int]]:
-    """Yield `(record, end_offset)` for each complete JSON-object line of `path` after `cursor`.
+class JsonLines:
+    """The complete JSON-object lines of an append-only file after a cursor, decoded one by one.
 
-    Reads in bounded chunks so memory stays flat on multi-GB logs. A line that is not a JSON
-    object is counted as `malformed_json` (or `not_an_object`) and skipped. A last line with no
-    newline that does not parse is counted as `truncated_line` and not consumed: the agent may
-    still be writing it, and the next read starts there.
+    Iterating yields one record per line that is a JSON object: a dict, or, with `decoder`, an
+    instance of its msgspec type. A record type declares only the fields an adapter reads, so
+    msgspec skips the rest (prompts, tool output, file contents: most of the bytes) in C without
+    building them. Its fields must accept any JSON value (see `ANY_VALUE`), so that the only
+    record a decoder refuses is one that is not an object.
+
+    Reads in bounded chunks so memory stays flat on multi-GB logs. A line that is not JSON is
+    counted as `malformed_json`, one that is not an object as `not_an_object`. A last line with
+    no newline that does not parse is counted as `truncated_line` and not consumed: the agent may
+    still be writing it, and the next read starts there. Values in fields no adapter reads are
+    checked for JSON syntax only (msgspec does not validate the UTF-8 of a string it skips).
 
     `keep`, when given, is a speed filter: a line containing none of these byte strings is
-    consumed without being decoded (most bytes of an agent log are content we never read).
-    Such a line is only checked for the braces of a JSON object, so garbage is still counted.
+    consumed without being decoded. Such a line is only checked for the braces of a JSON object,
+    so garbage is still counted.
+
+    After the iteration, `offset` is the byte just after the last complete line consumed,
+    whether it was decoded, filtered out or skipped, so the next read starts after all of them
+    (`cursor()`). During it, `line` is the raw line of the record just yielded.
     """
-    offset = cursor.offset if cursor else 0
-    with path.open("rb") as fh:
-        fh.seek(offset)
-        pending = b""
-        while True:
-            chunk = fh.read(_CHUNK)
-            if not chunk:
-                break
-            buf = pending + chunk if pending else chunk
-            lines = buf.split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                offset += len(line) + 1
-                if keep and not any(k in line for k in keep):
-                    if not _looks_like_object(line):
-                        skipped["malformed_json"] += 1
-                    continue
-                record = _decode(line, skipped)
-                if record is not None:
-                    yield record, offset
-        if pending.strip():
-            try:
-                record = orjson.loads(pending)
-            except orjson.JSONDecodeError:
-                skipped["truncated_line"] += 1
-                return
-            offset += len(pending)
-            if isinstance(record, dict):
-                yield record, offset
-            else:
-                skipped["not_an_object"] += 1
+
+    __slots__ = ("path", "skipped", "offset", "line", "size", "mtime_ns", "_decode", "_wanted")
+
+    def __init__(
+        self, path: Path, cursor: Cursor | None, skipped: Counter[str], *,
+        decoder: msgspec.json.Decoder | None = None, keep: tuple[bytes, ...] = (),
+    ) -> None:
+        self.path = path
+        self.skipped = skipped
+        # One scan of the line for all markers (a regex alternation beats a loop of `in`).
+        self._wanted = re.compile(b"|".join(map(re.escape, keep))).search if keep else None
+        self.offset = cursor.offset if cursor else 0
+        self.line = b""
+        self.size = self.mtime_ns = 0
+        self._decode = decoder.decode if decoder is not None else _object
+
+    def cursor(self, state: dict[str, Any] | None = None) -> Cursor:
+        """Where the read stopped, stamped with the size and mtime the file had when the read
+        began: a file that grew meanwhile no longer matches its stamp, so it is read on from
+        `offset` next time instead of passing for unchanged."""
+        return Cursor(offset=self.offset, state=state or {}, size=self.size, mtime_ns=self.mtime_ns)
+
+    def __iter__(self) -> Iterator[Any]:
+        decode, wanted, skipped = self._decode, self._wanted, self.skipped
+        with open(self.path, "rb", buffering=0) as fh:
+            st = os.fstat(fh.fileno())
+            self.size, self.mtime_ns = st.st_size, st.st_mtime_ns
+            fh.seek(self.offset)
+            # Ask for what is there (and one byte more, to see the end in the same call): an
+            # 8 MB read of a 50 kB log costs four times as much, and most logs are small.
+            want = min(max(st.st_size - self.offset, 0) + 1, _CHUNK)
+            pending = b""
+            while chunk := fh.read(want):
+                buf = pending + chunk if pending else chunk
+                lines = buf.split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    if wanted is not None and wanted(line) is None:
+                        if not _looks_like_object(line):
+                            skipped["malformed_json"] += 1
+                        continue
+                    try:
+                        record = decode(line)
+                    except msgspec.DecodeError as exc:
+                        self._skip(line, exc)
+                        continue
+                    self.line = line
+                    yield record
+                self.offset += len(buf) - len(pending)
+            if pending.strip():
+                try:
+                    record = decode(pending)
+                except msgspec.ValidationError as exc:
+                    self._skip(pending, exc)
+                except msgspec.DecodeError:
+                    skipped["truncated_line"] += 1
+                    return
+                else:
+                    self.line = pending
+                    yield record
+                self.offset += len(pending)
+
+    def _skip(self, line: bytes, error: msgspec.DecodeError) -> None:
+        """Count a line the decoder refused under the reason it was refused for.
+
+        A typed decoder refuses a non-object (ValidationError); orjson, which the adapters used
+        before they declared types, says whether it was a JSON value at all.
+        """
+        if not line.strip():
+            return
+        if not isinstance(error, msgspec.ValidationError):
+            self.skipped["malformed_json"] += 1
+            return
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            self.skipped["malformed_json"] += 1
+            return
+        self.skipped["bad_record" if isinstance(value, dict) else "not_an_object"] += 1
+
+
+ANY_VALUE = str | int | float | bool | None
+"""The JSON values besides objects and arrays: a record field declared `SomeStruct | list[Any] |
+ANY_VALUE` takes whatever a line holds there, and the adapter checks which it got, as it would
+with a dict."""
+
+
+def whole_file_cursor(path: Path) -> Cursor:
+    """The cursor of a format read whole each time (a JSON document, a CSV export): at its end,
+    stamped with the size and mtime it has now, so an unchanged file is not read again. Take it
+    before reading, so a file rewritten during the read is read again next time."""
+    st = path.stat()
+    return Cursor(offset=st.st_size, size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+
+def raw_value(raw: msgspec.Raw) -> Any:
+    """A field kept as raw JSON (`msgspec.Raw`), decoded now; None when absent or null.
+
+    orjson decodes it, as it decoded whole lines before: integers beyond 64 bits become floats
+    (never valid counts) and the canonical JSON hashed for tool inputs stays the same.
+    """
+    return orjson.loads(memoryview(raw)) if raw else None
+
+
+def _object(line: bytes) -> dict[str, Any]:
+    """A line as a dict (orjson), refusing what is not an object as a typed decoder would."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise msgspec.DecodeError(str(exc)) from None
+    if type(value) is not dict:
+        raise msgspec.ValidationError("not an object")
+    return value
 
 
 def _looks_like_object(line: bytes) -> bool:
     stripped = line.strip()
     return not stripped or (stripped[:1] == b"{" and stripped[-1:] == b"}")
-
-
-def _decode(line: bytes, skipped: Counter[str]) -> dict[str, Any] | None:
-    if not line.strip():
-        return None
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        skipped["malformed_json"] += 1
-        return None
-    if not isinstance(record, dict):
-        skipped["not_an_object"] += 1
-        return None
-    return record
-
-
-def file_cursor(path: Path, offset: int, state: dict[str, Any] | None = None) -> Cursor:
-    """A cursor for `path` at `offset`, stamped with the file's current size and mtime."""
-    st = path.stat()
-    return Cursor(offset=offset, state=state or {}, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -175,12 +257,19 @@ def parse_time(value: Any) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             return None
     if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return _parse_iso(value)
     return None
+
+
+@lru_cache(maxsize=4096)
+def _parse_iso(value: str) -> datetime | None:
+    """Cached: a tool call's start is parsed again for its duration, and many lines of a
+    session share a timestamp; the spans then share one (immutable) datetime too."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def canonical_input(arguments: Any) -> str:

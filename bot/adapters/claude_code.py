@@ -24,13 +24,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
-from bot.adapters.base import Cursor, ParseResult, canonical_input, file_cursor, jsonl_records, parse_time, pending_tool_span
+from bot.adapters.base import (
+    ANY_VALUE, Cursor, JsonLines, ParseResult, canonical_input, parse_time, pending_tool_span, raw_value,
+)
 from bot.trace import Runtime, RunType, Session, Span, Status, Tokens, hash_tool_input
 
 _KEEP = (b'"type":"assistant"', b'"type":"user"')
@@ -58,6 +61,56 @@ _PATH_KEYS = {
 _SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
 _MAX_OPEN_TOOLS = 256
 """Bound on tool calls kept in the cursor while their result is awaited."""
+
+
+# -- what a line is read for: msgspec skips every other field (text, tool output) unbuilt ----------
+
+
+class _Block(msgspec.Struct):
+    """A content block: which tool was called or answered, and how it ended. Text is read only
+    for the interruption marker a user line may carry."""
+
+    type: Any = None
+    id: Any = None
+    name: Any = None
+    input: msgspec.Raw = msgspec.Raw()
+    tool_use_id: Any = None
+    is_error: Any = None
+    text: Any = None
+
+
+class _Message(msgspec.Struct):
+    id: Any = None
+    model: Any = None
+    usage: msgspec.Raw = msgspec.Raw()
+    """Kept raw: compared as bytes across streamed copies, decoded only when it changed."""
+    content: list[_Block | list[Any] | ANY_VALUE] | dict[str, Any] | ANY_VALUE = None
+
+
+class _Detail(msgspec.Struct):
+    """`toolUseResult`, for whether the call was interrupted and which subagent it ran."""
+
+    agentId: Any = None
+    interrupted: Any = None
+
+
+class _Line(msgspec.Struct):
+    type: Any = None
+    timestamp: Any = None
+    sessionId: Any = None
+    agentId: Any = None
+    uuid: Any = None
+    parentUuid: Any = None
+    requestId: Any = None
+    isSidechain: Any = None
+    cwd: Any = None
+    gitBranch: Any = None
+    costUSD: Any = None
+    message: _Message | list[Any] | ANY_VALUE = None
+    toolUseResult: _Detail | list[Any] | ANY_VALUE = None
+
+
+_DECODER = msgspec.json.Decoder(_Line)
 
 
 @dataclass(slots=True)
@@ -102,7 +155,7 @@ class _State:
 
     def to_json(self) -> dict[str, Any]:
         state: dict[str, Any] = {name: getattr(self, name) for name in self.__slots__ if name != "tools"}
-        state["tools"] = {tool_id: list(astuple(tool)) for tool_id, tool in self.tools.items()}
+        state["tools"] = {tool_id: [getattr(tool, name) for name in _Tool.__slots__] for tool_id, tool in self.tools.items()}
         return state
 
     @classmethod
@@ -121,7 +174,7 @@ class _Call:
 
     span: Span
     total: int
-    usage: Any
+    usage: msgspec.Raw
     """The last copy's usage block, as written."""
 
 
@@ -147,42 +200,40 @@ class _Reader:
         self.last: str | None = None
 
     def run(self) -> tuple[Session | None, Cursor]:
-        offset = self.cursor.offset if self.cursor else 0
-        size = self.path.stat().st_size
-        for record, offset in jsonl_records(self.path, self.cursor, self.skipped, _KEEP):
-            kind = record.get("type")
+        lines = JsonLines(self.path, self.cursor, self.skipped, decoder=_DECODER, keep=_KEEP)
+        for record in lines:
+            kind = record.type
             if kind != "assistant" and kind != "user":
                 continue  # a nested message inside a progress line, or a kept line of another kind
             try:
                 self._line(kind, record)
             except (AttributeError, KeyError, TypeError, ValueError, IndexError):
                 self.skipped["bad_record"] += 1
-        offset = max(offset, _last_line_end(self.path, offset, size))
-        return self._session(), file_cursor(self.path, offset, self.state.to_json())
+        return self._session(), lines.cursor(self.state.to_json())
 
     # -- every conversation line ------------------------------------------------------------
 
-    def _line(self, kind: str, record: dict[str, Any]) -> None:
+    def _line(self, kind: str, record: _Line) -> None:
         state = self.state
         self.lines += 1
         if state.sid is None:
             state.sid, state.agent = _identity(self.path, record)
         if state.cwd is None:
-            state.cwd = _text(record.get("cwd"))
+            state.cwd = _text(record.cwd)
         if state.branch is None:
-            state.branch = _text(record.get("gitBranch"))  # "" outside a repository
-        ts = record.get("timestamp")
+            state.branch = _text(record.gitBranch)  # "" outside a repository
+        ts = record.timestamp
         if type(ts) is str and len(ts) >= 20 and ts[10] == "T":
             self._observe(ts)
         else:
             ts = None
         # In a main file a sidechain line is a replay or a side question; in a subagent file
         # every line is one, and those are the subagent's own billed calls.
-        sidechain = state.agent is None and record.get("isSidechain") is True
+        sidechain = state.agent is None and record.isSidechain is True
         if state.failed_line is not None:
             self._classify_failures(kind, record)
-        message = record.get("message")
-        if not isinstance(message, dict):
+        message = record.message
+        if not isinstance(message, _Message):
             self.skipped["bad_record"] += 1
         elif kind == "assistant":
             self._assistant(message, record, ts, sidechain)
@@ -198,26 +249,26 @@ class _Reader:
 
     # -- model calls ------------------------------------------------------------------------
 
-    def _assistant(self, message: dict[str, Any], record: dict[str, Any], ts: str | None, sidechain: bool) -> None:
-        model = _text(message.get("model"))
+    def _assistant(self, message: _Message, record: _Line, ts: str | None, sidechain: bool) -> None:
+        model = _text(message.model)
         if model == _SYNTHETIC_MODEL:
             return
-        native_id = _text(message.get("id")) or _text(record.get("requestId"))
+        native_id = _text(message.id) or _text(record.requestId)
         span_id = f"claude-code:{native_id}" if native_id else None
         if span_id is None:
             self.skipped["assistant_without_id"] += 1
         else:
-            self._copy(span_id, native_id, model, message.get("usage"), record, ts, sidechain)
+            self._copy(span_id, native_id, model, message.usage, record, ts, sidechain)
             self.state.last_call = span_id
-        content = message.get("content")
+        content = message.content
         if isinstance(content, list):
             for block in content:
-                if isinstance(block, dict) and block.get("type") == "tool_use":
+                if isinstance(block, _Block) and block.type == "tool_use":
                     self._tool_use(block, ts, span_id, sidechain)
 
     def _copy(
-        self, span_id: str, native_id: str, model: str | None, usage: Any,
-        record: dict[str, Any], ts: str | None, sidechain: bool,
+        self, span_id: str, native_id: str, model: str | None, usage: msgspec.Raw,
+        record: _Line, ts: str | None, sidechain: bool,
     ) -> None:
         """Fold one streamed copy: the first copy dates the call, the largest usage wins.
 
@@ -228,19 +279,19 @@ class _Reader:
         if call is not None:
             span = call.span
             if usage != call.usage:  # most copies repeat the usage verbatim
-                tokens = _tokens(usage, self.skipped)
-                call.usage = usage
+                tokens = _tokens(raw_value(usage), self.skipped)
+                call.usage = usage.copy()
                 if tokens is not None and tokens.total > call.total:
                     span.tokens, call.total = tokens, tokens.total
-                    if (cost := _cost(record.get("costUSD"))) is not None:
+                    if (cost := _cost(record.costUSD)) is not None:
                         span.reported_cost_usd = cost
             if span.request_id is None or (span.sidechain and not sidechain):
-                span.request_id = _text(record.get("requestId")) or span.request_id
+                span.request_id = _text(record.requestId) or span.request_id
             span.sidechain = span.sidechain and sidechain
             if span.reported_cost_usd is None:
-                span.reported_cost_usd = _cost(record.get("costUSD"))
+                span.reported_cost_usd = _cost(record.costUSD)
             return
-        tokens = _tokens(usage, self.skipped)
+        tokens = _tokens(raw_value(usage), self.skipped)
         span = Span(
             span_id=span_id,
             run_type=RunType.LLM,
@@ -249,23 +300,23 @@ class _Reader:
             model=model,
             provider=_provider(native_id, model),
             tokens=tokens,
-            reported_cost_usd=_cost(record.get("costUSD")),
+            reported_cost_usd=_cost(record.costUSD),
             sidechain=sidechain,
-            request_id=_text(record.get("requestId")),
+            request_id=_text(record.requestId),
         )
-        self.calls[span_id] = _Call(span, tokens.total if tokens is not None else -1, usage)
+        self.calls[span_id] = _Call(span, tokens.total if tokens is not None else -1, usage.copy())
 
     # -- tools ------------------------------------------------------------------------------
 
-    def _tool_use(self, block: dict[str, Any], ts: str | None, parent: str | None, sidechain: bool) -> None:
-        tool_id = _text(block.get("id"))
+    def _tool_use(self, block: _Block, ts: str | None, parent: str | None, sidechain: bool) -> None:
+        tool_id = _text(block.id)
         if tool_id is None:
             self.skipped["tool_without_id"] += 1
             return
         if tool_id in self.touched or tool_id in self.state.tools:
             return  # the same block again in a later copy of the message
-        tool = _text(block.get("name")) or "unknown"
-        arguments = block.get("input")
+        tool = _text(block.name) or "unknown"
+        arguments = raw_value(block.input)
         subagent = tool in _SUBAGENT_TOOLS
         record = _Tool(
             span_id=f"claude-code:{tool_id}",
@@ -283,32 +334,32 @@ class _Reader:
         while len(tools) > _MAX_OPEN_TOOLS:
             del tools[next(iter(tools))]
 
-    def _user(self, message: dict[str, Any], record: dict[str, Any], ts: str | None, sidechain: bool) -> None:
-        content = message.get("content")
+    def _user(self, message: _Message, record: _Line, ts: str | None, sidechain: bool) -> None:
+        content = message.content
         if isinstance(content, str):
             if content.startswith(_INTERRUPTED):
                 self._interruption(record, ts, sidechain)
             return
         if not isinstance(content, list):
             return
-        blocks = [block for block in content if isinstance(block, dict)]
-        results = [block for block in blocks if block.get("type") == "tool_result"]
-        detail = record.get("toolUseResult") if len(results) == 1 else None  # it describes one result
-        failed = [block["tool_use_id"] for block in results if self._tool_result(block, detail, record, ts)]
+        blocks = [block for block in content if isinstance(block, _Block)]
+        results = [block for block in blocks if block.type == "tool_result"]
+        detail = record.toolUseResult if len(results) == 1 else None  # it describes one result
+        failed = [block.tool_use_id for block in results if self._tool_result(block, detail, record, ts)]
         if failed:
-            self.state.failed_line = _text(record.get("uuid")) or ""
+            self.state.failed_line = _text(record.uuid) or ""
             self.state.failed = failed
         if any(_interruption_text(block) for block in blocks):
             self._interruption(record, ts, sidechain)
 
-    def _tool_result(self, block: dict[str, Any], detail: Any, record: dict[str, Any], ts: str | None) -> bool:
+    def _tool_result(self, block: _Block, detail: Any, record: _Line, ts: str | None) -> bool:
         """Settle the call `block` answers; True when it failed (its kind is decided later).
 
         A failed call stays in the cursor until the next conversation line: a user
         "interrupted … for tool use" marker answering the failed result means the user refused
         or stopped the call.
         """
-        tool_id = block.get("tool_use_id")
+        tool_id = block.tool_use_id
         tools = self.state.tools
         tool = tools.get(tool_id) if isinstance(tool_id, str) else None
         if tool is None:
@@ -317,22 +368,22 @@ class _Reader:
         tool.duration_ms = _millis_between(tool.ts, ts)
         if tool.subagent:
             tool.child = self._child_key(detail, record)
-        if isinstance(detail, dict) and detail.get("interrupted") is True:
+        if isinstance(detail, _Detail) and detail.interrupted is True:
             tool.status, tool.error_kind = Status.INTERRUPTED.value, "interrupted"
-        elif block.get("is_error") is True:
+        elif block.is_error is True:
             tool.status = Status.ERROR.value
             return True
         del tools[tool_id]
         return False
 
-    def _child_key(self, detail: Any, record: dict[str, Any]) -> str | None:
+    def _child_key(self, detail: Any, record: _Line) -> str | None:
         """The subagent session a Task/Agent result names (`toolUseResult.agentId`)."""
-        agent = _text(detail.get("agentId")) if isinstance(detail, dict) else None
-        if agent is None and self.state.agent is None and record.get("isSidechain") is not True:
-            agent = _text(record.get("agentId"))  # some versions put it on the result line itself
+        agent = _text(detail.agentId) if isinstance(detail, _Detail) else None
+        if agent is None and self.state.agent is None and record.isSidechain is not True:
+            agent = _text(record.agentId)  # some versions put it on the result line itself
         return f"claude-code:{self.state.sid}/{agent}" if agent else None
 
-    def _classify_failures(self, kind: str, record: dict[str, Any]) -> None:
+    def _classify_failures(self, kind: str, record: _Line) -> None:
         """The line after a failed result says whether the user refused (or stopped) the call.
 
         Claude Code answers a refused permission prompt with an error result and then a fixed
@@ -342,8 +393,8 @@ class _Reader:
         """
         rejected = (
             kind == "user"
-            and record.get("parentUuid") == self.state.failed_line
-            and _is_tool_use_interruption(record.get("message"))
+            and record.parentUuid == self.state.failed_line
+            and _is_tool_use_interruption(record.message)
         )
         state = self.state
         for tool_id in state.failed:
@@ -353,8 +404,8 @@ class _Reader:
                 self.touched[tool_id] = tool
         state.failed_line, state.failed = None, []
 
-    def _interruption(self, record: dict[str, Any], ts: str | None, sidechain: bool) -> None:
-        uuid = _text(record.get("uuid"))
+    def _interruption(self, record: _Line, ts: str | None, sidechain: bool) -> None:
+        uuid = _text(record.uuid)
         if uuid is None:
             self.skipped["interruption_without_uuid"] += 1
             return
@@ -435,25 +486,6 @@ def _is_transcript_line(line: bytes) -> bool:
     return line.startswith(b'{"type":"') and any(marker in line for marker in _IDENTITY_MARKERS)
 
 
-def _last_line_end(path: Path, start: int, size: int) -> int:
-    """The end of the last complete line between `start` and `size` (`start` if none).
-
-    jsonl_records reports offsets only with the lines it yields, so the skipped lines after the
-    last kept one would otherwise be read (and their garbage counted) again next time. Every
-    complete line before `size`, taken before reading, was consumed by then.
-    """
-    end = size
-    with path.open("rb") as fh:
-        while end > start:
-            begin = max(start, end - 65536)
-            fh.seek(begin)
-            newline = fh.read(end - begin).rfind(b"\n")
-            if newline >= 0:
-                return begin + newline + 1
-            end = begin
-    return start
-
-
 def _expand(value: str, home: Path) -> Path:
     """`~` means the `home` given (not this process's), so discovery can be tested."""
     if value == "~" or value.startswith("~/"):
@@ -470,7 +502,7 @@ def _is_uuid(value: str | None) -> bool:
     )
 
 
-def _identity(path: Path, record: dict[str, Any]) -> tuple[str, str | None]:
+def _identity(path: Path, record: _Line) -> tuple[str, str | None]:
     """(session id, agent id or None) for the file, from its path and first conversation line.
 
     A main file is named after its session; when it was renamed (fixtures, copies) the lines'
@@ -478,11 +510,11 @@ def _identity(path: Path, record: dict[str, Any]) -> tuple[str, str | None]:
     is a sidechain line with an `agentId`; its session is the parent's: the folder above
     `subagents/`, or the lines' `sessionId` (some builds write `agent-<id>` there instead).
     """
-    line_sid = _text(record.get("sessionId"))
+    line_sid = _text(record.sessionId)
     stem = path.stem
     agent = stem[len("agent-"):] if stem.startswith("agent-") else None
-    if agent is None and record.get("isSidechain") is True:
-        agent = _text(record.get("agentId"))
+    if agent is None and record.isSidechain is True:
+        agent = _text(record.agentId)
     if agent is None:
         return (stem if _is_uuid(stem) else line_sid or stem), None
     owner = next((p.parent.name for p in path.parents if p.name == "subagents"), None)
@@ -588,18 +620,18 @@ def _normalized_input(tool: str, arguments: Any) -> str:
     return canonical_input(arguments)
 
 
-def _interruption_text(block: dict[str, Any]) -> bool:
-    text = block.get("text")
-    return block.get("type") == "text" and isinstance(text, str) and text.startswith(_INTERRUPTED)
+def _interruption_text(block: _Block) -> bool:
+    text = block.text
+    return block.type == "text" and isinstance(text, str) and text.startswith(_INTERRUPTED)
 
 
 def _is_tool_use_interruption(message: Any) -> bool:
-    content = message.get("content") if isinstance(message, dict) else None
+    content = message.content if isinstance(message, _Message) else None
     if isinstance(content, str):
         return content.startswith(_TOOL_USE_INTERRUPTED)
     if isinstance(content, list):
         return any(
-            isinstance(block, dict) and _interruption_text(block) and block["text"].startswith(_TOOL_USE_INTERRUPTED)
+            isinstance(block, _Block) and _interruption_text(block) and block.text.startswith(_TOOL_USE_INTERRUPTED)
             for block in content
         )
     return False

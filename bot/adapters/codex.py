@@ -13,13 +13,16 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
-from bot.adapters.base import Cursor, ParseResult, canonical_input, file_cursor, jsonl_records, parse_time, pending_tool_span
+from bot.adapters.base import (
+    ANY_VALUE, Cursor, JsonLines, ParseResult, canonical_input, parse_time, pending_tool_span, raw_value,
+)
 from bot.gitmeta import normalize_remote
 from bot.trace import Runtime, RunType, Session, Span, Status, Tokens, hash_tool_input
 
@@ -57,6 +60,46 @@ _MAX_OPEN_TOOLS = 128
 
 _BAD = object()
 """A usage block that is present but malformed (as opposed to absent)."""
+
+
+# -- what a record is read for: msgspec skips every other field (messages, output) unbuilt --------
+
+
+class _Payload(msgspec.Struct):
+    """The payload fields of every record kind we read. Structured values we may hash or test
+    are kept raw and decoded only when needed; message content and tool output are never read."""
+
+    type: Any = None
+    id: Any = None
+    model_provider: Any = None
+    cwd: Any = None
+    git: Any = None
+    source: Any = None
+    agent_role: Any = None
+    agent_nickname: Any = None
+    model: Any = None
+    info: msgspec.Raw = msgspec.Raw()
+    role: Any = None
+    call_id: Any = None
+    name: Any = None
+    input: msgspec.Raw = msgspec.Raw()
+    action: msgspec.Raw = msgspec.Raw()
+    arguments: msgspec.Raw = msgspec.Raw()
+    output: msgspec.Raw = msgspec.Raw()
+    exit_code: Any = None
+    success: Any = None
+    result: msgspec.Raw = msgspec.Raw()
+    new_agent_role: Any = None
+    new_thread_id: Any = None
+
+
+class _Record(msgspec.Struct):
+    timestamp: Any = None
+    type: Any = None
+    payload: _Payload | list[Any] | ANY_VALUE = None
+
+
+_DECODER = msgspec.json.Decoder(_Record)
 
 
 @dataclass(slots=True)
@@ -112,7 +155,7 @@ class _State:
     def to_json(self, tools: dict[str, _Tool]) -> dict[str, Any]:
         """The cursor state: these fields plus the open tool calls, as plain JSON values."""
         state = {name: getattr(self, name) for name in self.__slots__}
-        state["tools"] = {call_id: list(astuple(tool)) for call_id, tool in tools.items()}
+        state["tools"] = {call_id: [getattr(tool, name) for name in _Tool.__slots__] for call_id, tool in tools.items()}
         return state
 
     @classmethod
@@ -136,7 +179,9 @@ class _Reader:
             except (KeyError, TypeError, ValueError, AttributeError):
                 skipped["bad_cursor"] += 1
                 cursor = None  # re-read from the start: span ids make that idempotent
-        self.cursor = cursor
+        # No `keep` prefilter: nearly every line is needed, and a ten-key substring scan of each
+        # line cost more than decoding it (measured: 100 vs 180 MB/s on the fixtures).
+        self.lines = JsonLines(path, cursor, skipped, decoder=_DECODER)
         self.session = Session(key="", runtime=Runtime.CODEX, source=str(path))
         self.llm: list[tuple[str, Span]] = []
         self.touched: dict[str, _Tool] = {}
@@ -145,27 +190,24 @@ class _Reader:
         self.records = 0
 
     def run(self) -> tuple[Session | None, Cursor]:
-        offset = self.cursor.offset if self.cursor else 0
-        # No `keep` prefilter: nearly every line is needed, and a ten-key substring scan of each
-        # line cost more than decoding it (measured: 100 vs 180 MB/s on the fixtures).
-        for record, offset in jsonl_records(self.path, self.cursor, self.skipped):
+        for record in self.lines:
             self.records += 1
             try:
                 self._record(record)
             except (AttributeError, KeyError, TypeError, ValueError, IndexError):
                 self.skipped["bad_record"] += 1
-        cursor = file_cursor(self.path, offset, self.state.to_json(self.tools))
+        cursor = self.lines.cursor(self.state.to_json(self.tools))
         return self._session(), cursor
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    def _record(self, record: dict[str, Any]) -> None:
+    def _record(self, record: _Record) -> None:
         """Route one record; this runs for every line, so it stays flat."""
-        payload = record.get("payload")
-        if type(payload) is not dict:
+        payload = record.payload
+        if type(payload) is not _Payload:
             self.skipped["bad_record"] += 1
             return
-        ts = record.get("timestamp")
+        ts = record.timestamp
         if type(ts) is not str or not ts:
             ts = ""
         elif self.last_ts is None or ts > self.last_ts:
@@ -173,12 +215,12 @@ class _Reader:
             self.first_ts = self.first_ts or ts
         elif ts < self.first_ts:
             self.first_ts = ts
-        kind = record.get("type")
+        kind = record.type
         if kind == "response_item":
             if not self._replayed(ts):
                 self._response_item(ts, payload)
         elif kind == "event_msg":
-            event = payload.get("type")
+            event = payload.type
             if event == "token_count":
                 self._token_count(ts, payload)
             elif event in _EVENTS and not self._replayed(ts):
@@ -201,25 +243,25 @@ class _Reader:
 
     # -- session and model ------------------------------------------------------------------
 
-    def _session_meta(self, payload: dict[str, Any]) -> None:
+    def _session_meta(self, payload: _Payload) -> None:
         """The first session_meta names the thread; later ones are a parent's, copied by a fork."""
         state = self.state
         if state.meta_seen:
             return
         state.meta_seen = True
-        if isinstance(payload.get("id"), str) and payload["id"]:
-            state.sid = payload["id"]
-        if isinstance(payload.get("model_provider"), str) and payload["model_provider"]:
-            state.provider = payload["model_provider"]
+        if isinstance(payload.id, str) and payload.id:
+            state.sid = payload.id
+        if isinstance(payload.model_provider, str) and payload.model_provider:
+            state.provider = payload.model_provider
         session = self.session
-        session.cwd = _text(payload.get("cwd"))
-        git = payload.get("git")
+        session.cwd = _text(payload.cwd)
+        git = payload.git
         if isinstance(git, dict):
             session.repo = normalize_remote(_text(git.get("repository_url")))
             session.branch = _text(git.get("branch"))
             commit = _text(git.get("commit_hash"))
             session.commits = [commit] if commit else []
-        subagent = payload["source"].get("subagent") if isinstance(payload.get("source"), dict) else None
+        subagent = payload.source.get("subagent") if isinstance(payload.source, dict) else None
         spawn = subagent.get("thread_spawn") if isinstance(subagent, dict) else None
         if isinstance(spawn, dict):
             state.thread_spawn = True
@@ -228,40 +270,42 @@ class _Reader:
             session.agent_name = _text(spawn.get("agent_role")) or _text(spawn.get("agent_nickname"))
         session.agent_name = (
             session.agent_name
-            or _text(payload.get("agent_role"))
-            or _text(payload.get("agent_nickname"))
+            or _text(payload.agent_role)
+            or _text(payload.agent_nickname)
             or _text(subagent)  # Codex's own helpers: {"subagent": "review"} / "compact"
         )
 
-    def _turn_context(self, payload: dict[str, Any]) -> None:
-        model = _text(payload.get("model"))
+    def _turn_context(self, payload: _Payload) -> None:
+        model = _text(payload.model)
         if model:
             self.state.model = model
         if self.session.cwd is None:
-            self.session.cwd = _text(payload.get("cwd"))
+            self.session.cwd = _text(payload.cwd)
 
     # -- model responses --------------------------------------------------------------------
 
-    def _response_item(self, ts: str, payload: dict[str, Any]) -> None:
-        item = payload.get("type")
+    def _response_item(self, ts: str, payload: _Payload) -> None:
+        item = payload.type
         if item in _TOOL_OUTPUTS:
             self._tool_output(ts, payload)
             self._close_response()
-        elif item in _RESPONSE_ITEMS or (item == "message" and payload.get("role") == "assistant"):
+        elif item in _RESPONSE_ITEMS or (item == "message" and payload.role == "assistant"):
             self._open_response(ts, payload)
             if item in _TOOL_ITEMS:
                 self._tool_call(ts, item, payload)
 
-    def _open_response(self, ts: str, payload: dict[str, Any]) -> None:
+    def _open_response(self, ts: str, payload: _Payload) -> None:
         """The first item the model streams starts a response; its `token_count` follows it.
 
         The id hashes that item's timestamp and payload, so a fork replaying it (same bytes)
         names the same call, and the id is known before the usage is: tools emitted by the
         response get it as their parent at once, and a response still open when the file
-        ends is emitted with unknown tokens and completed by the next read.
+        ends is emitted with unknown tokens and completed by the next read. The payload is
+        hashed as orjson writes it back, so only this line is decoded in full.
         """
         if self.state.response is None:
-            self.state.response = [_span_id(ts, orjson.dumps(payload)), ts]
+            whole = orjson.loads(self.lines.line)["payload"]
+            self.state.response = [_span_id(ts, orjson.dumps(whole)), ts]
 
     def _close_response(self) -> None:
         """Input arrived before any usage: the response's usage is unknown, not zero."""
@@ -270,8 +314,8 @@ class _Reader:
             self.state.response = None
             self._emit_llm(span_id, start, None)
 
-    def _token_count(self, ts: str, payload: dict[str, Any]) -> None:
-        info = payload.get("info")
+    def _token_count(self, ts: str, payload: _Payload) -> None:
+        info = raw_value(payload.info)
         if info is None:
             return  # rate limits only
         if not isinstance(info, dict):
@@ -299,7 +343,7 @@ class _Reader:
             return
         if not any(delta[:4]):
             return
-        model = state.model or _text(payload.get("model")) or _text(info.get("model"))
+        model = state.model or _text(payload.model) or _text(info.get("model"))
         if state.response is not None:
             span_id, start = state.response
             state.response = None
@@ -344,18 +388,18 @@ class _Reader:
 
     # -- tools ------------------------------------------------------------------------------
 
-    def _tool_call(self, ts: str, item: str, payload: dict[str, Any]) -> None:
-        call_id = _text(payload.get("call_id"))
+    def _tool_call(self, ts: str, item: str, payload: _Payload) -> None:
+        call_id = _text(payload.call_id)
         if not call_id:
             self.skipped["tool_without_call_id"] += 1
             return
-        name = _text(payload.get("name")) or item.removesuffix("_call")
+        name = _text(payload.name) or item.removesuffix("_call")
         if item == "custom_tool_call":
-            arguments: Any = payload.get("input")
+            arguments: Any = raw_value(payload.input)
         elif item == "local_shell_call":
-            arguments = payload.get("action")
+            arguments = raw_value(payload.action)
         else:
-            arguments = _decode_arguments(payload.get("arguments"))
+            arguments = _decode_arguments(raw_value(payload.arguments))
         subagent = name == "spawn_agent"
         self._track(call_id, _Tool(
             span_id=f"codex:{call_id}",
@@ -385,36 +429,37 @@ class _Reader:
         if tool.done():
             self.tools.pop(call_id, None)
 
-    def _tool_output(self, ts: str, payload: dict[str, Any]) -> None:
-        call_id = payload.get("call_id")
+    def _tool_output(self, ts: str, payload: _Payload) -> None:
+        call_id = payload.call_id
         tool = self._update(call_id)
         if tool is None:
             return
         tool.has_output = True
         tool.duration_ms = _millis_between(tool.ts, ts)
-        output = payload.get("output")
+        # Output is mostly text, never read: only a structured one is decoded, for its `success`.
+        output = raw_value(payload.output) if memoryview(payload.output)[:1] == b"{" else None
         if isinstance(output, dict) and output.get("success") is False:
             tool.fail("unsuccessful")
         elif tool.subagent and not tool.spawned:
             tool.fail("not_spawned")  # answered without a collab_agent_spawn_end: no agent started
         self._settle(call_id, tool)
 
-    def _turn_edge(self, ts: str, payload: dict[str, Any]) -> None:
+    def _turn_edge(self, ts: str, payload: _Payload) -> None:
         self._close_response()
 
-    def _tool_end(self, ts: str, payload: dict[str, Any]) -> None:
+    def _tool_end(self, ts: str, payload: _Payload) -> None:
         """Structured outcomes only; the output text may say "failed" but is never read."""
-        event = payload.get("type")
-        call_id = payload.get("call_id")
+        event = payload.type
+        call_id = payload.call_id
         tool = self._update(call_id)
         if tool is None:
             return
         tool.awaits_end = False
-        exit_code = payload.get("exit_code")
-        result = payload.get("result")
+        exit_code = payload.exit_code
+        result = raw_value(payload.result) if event == "mcp_tool_call_end" else None
         if event == "exec_command_end" and isinstance(exit_code, int) and exit_code != 0:
             tool.fail("exit_code")
-        elif event == "patch_apply_end" and payload.get("success") is False:
+        elif event == "patch_apply_end" and payload.success is False:
             tool.fail("patch_failed")
         elif event == "mcp_tool_call_end" and isinstance(result, dict):
             ok = result.get("Ok")
@@ -424,9 +469,9 @@ class _Reader:
                 tool.fail("is_error")
         self._settle(call_id, tool)
 
-    def _spawn_end(self, ts: str, payload: dict[str, Any]) -> None:
+    def _spawn_end(self, ts: str, payload: _Payload) -> None:
         """The forward link to the child thread; a spawn seen only through this event still counts."""
-        call_id = _text(payload.get("call_id"))
+        call_id = _text(payload.call_id)
         if not call_id:
             self.skipped["tool_without_call_id"] += 1
             return
@@ -435,7 +480,7 @@ class _Reader:
             tool = _Tool(
                 span_id=f"codex:{call_id}",
                 ts=ts,
-                name=_text(payload.get("new_agent_role")) or "default",
+                name=_text(payload.new_agent_role) or "default",
                 tool="spawn_agent",
                 subagent=True,
                 input_hash=None,
@@ -443,7 +488,7 @@ class _Reader:
                 has_output=True,  # nothing else will arrive for a call whose function_call is unseen
             )
             self._track(call_id, tool)
-        child = _text(payload.get("new_thread_id"))
+        child = _text(payload.new_thread_id)
         if child:
             tool.spawned = True
             tool.child = f"codex:{child}"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.base import Cursor, ParseResult, file_cursor, jsonl_records, parse_time
+from bot.adapters.base import Cursor, JsonLines, ParseResult, parse_time, whole_file_cursor
 from bot.adapters.otlp import NANO_AIU_USD
 from bot.gitmeta import normalize_remote
 from bot.trace import Runtime, RunType, Session, Span, Status, Tokens
@@ -29,9 +29,10 @@ class _Adapter:
 
     def read(self, path: Path, cursors: Mapping[str, Cursor] | None = None) -> ParseResult:
         """The whole file each time: the totals that price it come last."""
+        stamp = whole_file_cursor(path)  # before reading: a rewrite meanwhile is read next time
         result = ParseResult()
         reader = _Reader(path)
-        for record, _ in jsonl_records(path, None, result.skipped):
+        for record in JsonLines(path, None, result.skipped):
             try:
                 reader.event(record)
             except (AttributeError, KeyError, TypeError, ValueError):
@@ -39,7 +40,7 @@ class _Adapter:
         session = reader.session()
         if session is not None:
             result.sessions.append(session)
-        result.cursors[str(path)] = file_cursor(path, path.stat().st_size)
+        result.cursors[str(path)] = stamp
         return result
 
     def discover(self, env: Mapping[str, str], home: Path) -> Iterable[Path]:

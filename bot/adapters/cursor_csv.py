@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from bot.adapters.base import Cursor, ParseResult, file_cursor, parse_time
+from bot.adapters.base import Cursor, ParseResult, parse_time, whole_file_cursor
 from bot.trace import Origin, Runtime, RunType, Session, Span, Tokens
 
 _COLUMNS = {
@@ -42,6 +42,7 @@ class _Adapter:
 
     def read(self, path: Path, cursors: Mapping[str, Cursor] | None = None) -> ParseResult:
         """The whole file every time: an export is rewritten, not appended to."""
+        stamp = whole_file_cursor(path)  # before reading: a rewrite meanwhile is read next time
         result = ParseResult()
         text = path.read_bytes().decode("utf-8-sig", "replace")
         sessions: dict[str, Session] = {}
@@ -54,7 +55,7 @@ class _Adapter:
             session.spans.append(span)
             session.observe_time(span.started_at)
         result.sessions = list(sessions.values())
-        result.cursors[str(path)] = file_cursor(path, path.stat().st_size)
+        result.cursors[str(path)] = stamp
         return result
 
     def discover(self, env: Mapping[str, str], home: Path) -> Iterable[Path]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from bot.adapters.base import Cursor, ParseResult, file_cursor, jsonl_records, normalized_input, parse_time
+from bot.adapters.base import Cursor, JsonLines, ParseResult, normalized_input, parse_time
 from bot.trace import RunType, Runtime, Session, Span, Status, Tokens, hash_tool_input
 
 _PREFIX = "gemini-cli:"
@@ -137,11 +137,10 @@ def _read_jsonl(path: Path, cursor: Cursor | None) -> ParseResult:
     if cursor is not None and cursor.size > size:
         cursor = None  # replaced or truncated: read again from the start
     state = dict(cursor.state) if cursor else {}
-    offset = cursor.offset if cursor else 0
     messages: list[Any] = []
     times: list[Any] = []
-    for record, end in jsonl_records(path, cursor, result.skipped, keep=_KEEP):
-        offset = end
+    lines = JsonLines(path, cursor, result.skipped, keep=_KEEP)
+    for record in lines:
         patch = record.get("$set")
         if isinstance(patch, dict):
             times.append(patch.get("lastUpdated"))
@@ -152,7 +151,7 @@ def _read_jsonl(path: Path, cursor: Cursor | None) -> ParseResult:
             state = _header_state(path, record)
             times.append(record.get("startTime"))
     # Only a header seen is remembered: a file read before its header was written reads it later.
-    result.cursors[str(path)] = file_cursor(path, offset, state)
+    result.cursors[str(path)] = lines.cursor(state)
     if messages or times:
         session = _session_from_state(path, state or _header_state(path, {}))
         for at in times:

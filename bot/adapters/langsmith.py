@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from bot.adapters.base import Cursor, ParseResult, file_cursor, jsonl_records, parse_time
+from bot.adapters.base import Cursor, JsonLines, ParseResult, parse_time, whole_file_cursor
 from bot.gitmeta import normalize_remote
 from bot.trace import Origin, Runtime, RunType, Session, Span, Status, Tokens
 
@@ -49,6 +49,7 @@ class _Adapter:
         return b'"run_type"' in head and (b'"dotted_order"' in head or b'"trace_id"' in head)
 
     def read(self, path: Path, cursors: Mapping[str, Cursor] | None = None) -> ParseResult:
+        stamp = whole_file_cursor(path)  # before reading: a rewrite meanwhile is read next time
         result = ParseResult()
         runs = _load(path, result.skipped)
         sessions: dict[str, Session] = {}
@@ -58,7 +59,7 @@ class _Adapter:
             except (AttributeError, TypeError, ValueError):
                 result.skipped["bad_run"] += 1
         result.sessions = list(sessions.values())
-        result.cursors[str(path)] = file_cursor(path, path.stat().st_size)
+        result.cursors[str(path)] = stamp
         return result
 
     def discover(self, env: Mapping[str, str], home: Path) -> Iterable[Path]:
@@ -71,7 +72,7 @@ ADAPTER = _Adapter()
 def _load(path: Path, skipped: Counter[str]) -> dict[str, dict[str, Any]]:
     """Every run in the file, its create and update merged (the update's fields win)."""
     if path.suffix == ".jsonl":
-        records = [record for record, _ in jsonl_records(path, None, skipped)]
+        records = list(JsonLines(path, None, skipped))
     else:
         try:
             data = orjson.loads(path.read_bytes())

@@ -54,7 +54,7 @@ class _Adapter:
     def identify(self, path: Path, head: bytes) -> bool:
         """The `storage` directory as one unit, or an `opencode*.db` SQLite file; never the
         JSON files inside the tree, which only mean something together."""
-        if path.is_dir():
+        if not head and path.is_dir():  # a file with a head is no directory: no stat for it
             return _is_storage_dir(path)
         return bool(_DB_NAME.match(path.name)) and head.startswith(_SQLITE_MAGIC)
 

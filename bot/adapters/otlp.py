@@ -48,7 +48,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from bot.adapters.base import Cursor, ParseResult, file_cursor, jsonl_records, parse_time
+from bot.adapters.base import Cursor, JsonLines, ParseResult, parse_time
 from bot.gitmeta import normalize_remote
 from bot.trace import Integration, Origin, Runtime, RunType, Session, Span, Status, Tokens, hash_tool_input
 
@@ -723,8 +723,8 @@ class _Adapter:
         if cursor is not None and cursor.size > path.stat().st_size:
             cursor = None
         telemetry = Telemetry()
-        offset = cursor.offset if cursor else 0
-        for record, offset in jsonl_records(path, cursor, result.skipped):
+        lines = JsonLines(path, cursor, result.skipped)
+        for record in lines:
             try:
                 telemetry.extend(_from_line(record))
             except OtlpError:
@@ -734,7 +734,7 @@ class _Adapter:
             session.source = str(path)
         result.sessions = mapped.sessions
         result.skipped.update({f"rejected: {reason}": n for reason, n in mapped.rejected.items()})
-        result.cursors[str(path)] = file_cursor(path, offset)
+        result.cursors[str(path)] = lines.cursor()
         return result
 
     def discover(self, env: Mapping[str, str], home: Path) -> Iterable[Path]:

@@ -37,7 +37,7 @@ class Row:
     calls: int = 0
 
     def add_call(self, tokens: Tokens, cost: float | None) -> None:
-        self.tokens = self.tokens + tokens
+        _accumulate(self.tokens, tokens)
         self.calls += 1
         if cost is None:
             self.unpriced_tokens += tokens.total
@@ -171,23 +171,22 @@ def build(sessions: Iterable[Session], prices_source: str, skipped: dict[str, in
         tools_of = _tools_by_caller(session.spans)
         row = Row(session.key)
         unknown = 0
+        rows: tuple[Row, ...] = ()  # every call of the session counts in these; made at its first call
         for span in session.spans:
             if span.run_type is not RunType.LLM:
                 continue
-            if span.tokens is None:
+            tokens, cost = span.tokens, span.cost_usd
+            if tokens is None:
                 unknown += 1
                 continue
+            if not rows:
+                rows = (total, row, _row(by_runtime, str(session.runtime)), _row(by_subagent, _agent_label(session)))
             model = span.model or UNKNOWN_MODEL
-            for target in (
-                total,
-                row,
-                _row(by_runtime, str(session.runtime)),
-                _row(by_model, model),
-                _row(by_subagent, _agent_label(session)),
-            ):
-                target.add_call(span.tokens, span.cost_usd)
-            if span.cost_usd is None:
-                unpriced_by_model[model] += span.tokens.total
+            for target in rows:
+                target.add_call(tokens, cost)
+            _row(by_model, model).add_call(tokens, cost)
+            if cost is None:
+                unpriced_by_model[model] += tokens.total
             _split_across_tools(by_tool, span, tools_of.get(span.span_id, ()))
         unknown_total += unknown
         summaries.append(_summary(session, row, unknown))
@@ -239,15 +238,9 @@ def _split_across_tools(by_tool: dict[str, Row], call: Span, tools: list[str] | 
         return
     parts = len(tools)
     for index, tool in enumerate(tools):
-        share = _share(call.tokens, parts, index)
+        share = call.tokens if parts == 1 else _share(call.tokens, parts, index)
         cost = None if call.cost_usd is None else call.cost_usd / parts
-        row = _row(by_tool, tool)
-        row.tokens = row.tokens + share
-        row.calls += 1
-        if cost is None:
-            row.unpriced_tokens += share.total
-        else:
-            row.cost_usd += cost
+        _row(by_tool, tool).add_call(share, cost)
 
 
 def _share(tokens: Tokens, parts: int, index: int) -> Tokens:
@@ -258,6 +251,16 @@ def _share(tokens: Tokens, parts: int, index: int) -> Tokens:
         part(tokens.input), part(tokens.output), part(tokens.cache_read),
         part(tokens.cache_write_5m), part(tokens.cache_write_1h), part(tokens.reasoning),
     )
+
+
+def _accumulate(into: Tokens, tokens: Tokens) -> None:
+    """Add in place: a row's own running total, so a hundred thousand calls make no new objects."""
+    into.input += tokens.input
+    into.output += tokens.output
+    into.cache_read += tokens.cache_read
+    into.cache_write_5m += tokens.cache_write_5m
+    into.cache_write_1h += tokens.cache_write_1h
+    into.reasoning += tokens.reasoning
 
 
 def _summary(session: Session, row: Row, unknown: int) -> SessionSummary:
