@@ -13,8 +13,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from bot.adapters.base import Cursor, ParseResult, parse_time, whole_file_cursor
@@ -46,7 +47,7 @@ class _Adapter:
         result = ParseResult()
         text = path.read_bytes().decode("utf-8-sig", "replace")
         sessions: dict[str, Session] = {}
-        for row in csv.DictReader(io.StringIO(text)):
+        for row in _rows(text, result.skipped):
             span = _span(row, result.skipped)
             if span is None or span.started_at is None:
                 continue
@@ -63,6 +64,19 @@ class _Adapter:
 
 
 ADAPTER = _Adapter()
+
+
+def _rows(text: str, skipped: Counter[str]) -> Iterator[dict[str, str | None]]:
+    """The export's rows; a row the csv module cannot read (a stray carriage return, a field
+    over its size limit) is counted and the next one read."""
+    rows = csv.DictReader(io.StringIO(text, newline=""))
+    while True:
+        try:
+            yield next(rows)
+        except StopIteration:
+            return
+        except csv.Error:
+            skipped["malformed_row"] += 1
 
 
 def _span(row: dict[str, str | None], skipped: Counter[str]) -> Span | None:
@@ -100,7 +114,7 @@ def _cost(value: str | None) -> float | None:
         cost = float(text)
     except ValueError:
         return None
-    return cost if cost >= 0 else None
+    return cost if math.isfinite(cost) and cost >= 0 else None
 
 
 def _account(row: dict[str, str | None]) -> str:

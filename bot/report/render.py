@@ -117,6 +117,8 @@ def pct(value: float | None) -> str:
 @lru_cache(maxsize=1)
 def dashboard_environment() -> jinja2.Environment:
     """HTML pages: autoescaped (names in them come from logs and GitHub), same filters as the comment."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES / "dashboard"),
         undefined=jinja2.StrictUndefined,
