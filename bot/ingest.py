@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot import adapters
-from bot.adapters.base import Adapter, FormatError
+from bot.adapters.base import Adapter, Cursor, FormatError, ParseResult
 from bot.corpus import merge
 from bot.db import pulls, queries, tokens
 from bot.db.engine import session_scope
@@ -48,6 +48,12 @@ def plan(paths: Iterable[Path], forced: Adapter | None = None) -> tuple[list[tup
     return units, errors
 
 
+BATCH_UNITS = 200
+BATCH_SPANS = 20_000
+"""A transaction stores up to this many log units or spans, with their cursors: one statement
+per table for many small logs, and an interrupted run still loses nothing it committed."""
+
+
 async def ingest(
     engine: AsyncEngine,
     units: list[tuple[Adapter, Path]],
@@ -57,23 +63,59 @@ async def ingest(
     summary = IngestSummary(units=len(units))
     async with session_scope(engine) as db:
         sessions_before, spans_before = await queries.count_rows(db)
-    for adapter, path in units:
-        async with session_scope(engine) as db:
-            cursors = await queries.load_cursors(db, [str(path)])
-            result = adapter.read(path, cursors)
-            corpus = merge([result])
-            sessions = corpus.finish()
-            summary.skipped.update(result.skipped)
-            summary.unpriced_tokens.update(prices.price_sessions(sessions))
-            await queries.upsert_sessions(db, sessions)
-            await queries.name_subagents(db, sessions)
-            await queries.save_cursors(db, adapter.name, result.cursors)
-        on_unit(path)
+    for start in range(0, len(units), BATCH_UNITS):
+        await _ingest_batch(engine, units[start : start + BATCH_UNITS], prices, summary, on_unit)
     async with session_scope(engine) as db:
         sessions_after, spans_after = await queries.count_rows(db)
     summary.sessions_added = sessions_after - sessions_before
     summary.spans_added = spans_after - spans_before
     return summary
+
+
+async def _ingest_batch(
+    engine: AsyncEngine, units: list[tuple[Adapter, Path]], prices: PriceBook, summary: IngestSummary,
+    on_unit: Callable[[Path], None],
+) -> None:
+    """Read the units that changed since their cursors; store them in transactions of about
+    BATCH_SPANS spans. A log whose size and mtime match its cursor is not even opened."""
+    async with session_scope(engine) as db:
+        cursors = await queries.load_cursors(db, [str(path) for _, path in units], [p.is_dir() for _, p in units])
+    pending: list[tuple[str, ParseResult]] = []
+    for adapter, path in units:
+        if not _unchanged(path, cursors):
+            result = adapter.read(path, cursors)
+            summary.skipped.update(result.skipped)
+            pending.append((adapter.name, result))
+            if sum(len(s.spans) for _, r in pending for s in r.sessions) >= BATCH_SPANS:
+                await _store(engine, pending, prices, summary)
+                pending = []
+        on_unit(path)
+    if pending:
+        await _store(engine, pending, prices, summary)
+
+
+def _unchanged(path: Path, cursors: dict[str, Cursor]) -> bool:
+    cursor = cursors.get(str(path))
+    if cursor is None:
+        return False
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return path.is_file() and (st.st_size, st.st_mtime_ns) == (cursor.size, cursor.mtime_ns)
+
+
+async def _store(engine: AsyncEngine, results: list[tuple[str, ParseResult]], prices: PriceBook, summary: IngestSummary) -> None:
+    sessions = merge([result for _, result in results]).finish()
+    summary.unpriced_tokens.update(prices.price_sessions(sessions))
+    async with session_scope(engine) as db:
+        await queries.upsert_sessions(db, sessions)
+        await queries.name_subagents(db, sessions)
+        by_adapter: dict[str, dict[str, Cursor]] = {}
+        for adapter, result in results:
+            by_adapter.setdefault(adapter, {}).update(result.cursors)
+        for adapter, cursors in by_adapter.items():
+            await queries.save_cursors(db, adapter, cursors)
 
 
 async def store_uploaded(db: AsyncSession, sessions: list[Session], owner: str, prices: PriceBook) -> dict[str, int]:

@@ -108,30 +108,39 @@ def _waves(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 async def _drop_stand_ins(db: AsyncSession, families: set[str]) -> None:
     """The store's form of bot.corpus.stand_ins_to_drop, for the families just written: which
-    families have per-call records of each origin, then the stand-ins those make redundant."""
+    families have per-call records of each origin, then the stand-ins those make redundant.
+
+    Each step is a lookup by key (sessions, then their spans by session), so its cost follows
+    the families written, not the size of the store."""
     if not families:
         return
     s, p = _SESSIONS.c, _SPANS.c
     wanted = sorted(families)
-    group = sa.func.coalesce(s.parent_key, s.key)
-    in_families = sa.or_(sa.and_(s.parent_key.is_(None), s.key.in_(wanted)), s.parent_key.in_(wanted))
-    joined = _SPANS.join(_SESSIONS, p.session_key == s.key)
-    origins = (await db.execute(
-        sa.select(group, p.origin).select_from(joined)
-        .where(in_families, p.run_type == RunType.LLM.value, p.origin.in_((Origin.LOG.value, Origin.TELEMETRY.value)))
-        .group_by(group, p.origin)
-    )).all()
-    logged = sorted({root for root, origin in origins if origin == Origin.LOG.value})
-    per_call = sorted({root for root, _ in origins})
-    stand_ins = []
-    if per_call:
-        stand_ins.append(sa.and_(p.origin == Origin.METRIC.value, group.in_(per_call)))
-    if logged:
-        stand_ins.append(sa.and_(p.origin == Origin.TELEMETRY.value, p.request_id.is_(None), group.in_(logged)))
-    if not stand_ins:
-        return
-    doomed = sa.select(p.span_id).select_from(joined).where(in_families, sa.or_(*stand_ins))
-    ids = list((await db.execute(doomed)).scalars())
+    family_of: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        members = sa.select(s.key, sa.func.coalesce(s.parent_key, s.key)).where(
+            sa.or_(sa.and_(s.parent_key.is_(None), s.key.in_(chunk)), s.parent_key.in_(chunk)))
+        for key, root in (await db.execute(members)).tuples():
+            family_of[key] = root
+    keys = sorted(family_of)
+    calls: set[tuple[str, str]] = set()  # (family, origin) with per-call records
+    stand_ins: list[tuple[str, str, str | None]] = []  # (span id, session key, origin)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        origins = sa.select(p.session_key, p.origin).where(
+            p.session_key.in_(chunk), p.run_type == RunType.LLM.value,
+            p.origin.in_((Origin.LOG.value, Origin.TELEMETRY.value))).distinct()
+        calls |= {(family_of[key], origin) for key, origin in (await db.execute(origins)).tuples()}
+        candidates = sa.select(p.span_id, p.session_key, p.origin).where(
+            p.session_key.in_(chunk),
+            sa.or_(p.origin == Origin.METRIC.value, sa.and_(p.origin == Origin.TELEMETRY.value, p.request_id.is_(None))))
+        stand_ins += list((await db.execute(candidates)).tuples())
+    per_call = {family for family, _ in calls}
+    logged = {family for family, origin in calls if origin == Origin.LOG.value}
+    ids = [span_id for span_id, key, origin in stand_ins
+           if (origin == Origin.METRIC.value and family_of[key] in per_call)
+           or (origin == Origin.TELEMETRY.value and family_of[key] in logged)]
     for start in range(0, len(ids), 500):
         await db.execute(sa.delete(_SPANS).where(_SPANS.c.span_id.in_(ids[start : start + 500])))
 
@@ -279,16 +288,17 @@ async def count_rows(db: AsyncSession) -> tuple[int, int]:
     return sessions, spans
 
 
-async def load_cursors(db: AsyncSession, paths: Iterable[str]) -> dict[str, Cursor]:
-    """Cursors for the given files, and for every file below the given directories."""
-    conditions = []
-    for path in paths:
-        conditions.append(_CURSORS.c.path == path)
-        conditions.append(_CURSORS.c.path.startswith(path.rstrip("/") + "/", autoescape=True))
-    if not conditions:
-        return {}
-    rows = (await db.execute(sa.select(_CURSORS).where(sa.or_(*conditions)))).all()
-    return {r.path: Cursor(offset=r.offset, state=r.state, size=r.size, mtime_ns=r.mtime_ns) for r in rows}
+async def load_cursors(db: AsyncSession, paths: Sequence[str], directories: Sequence[bool] | None = None) -> dict[str, Cursor]:
+    """Cursors for the given files, and for every file below the given directories (all of
+    `paths` are treated as possible directories unless `directories` says which are)."""
+    folders = [p for p, is_dir in zip(paths, directories or [True] * len(paths)) if is_dir]
+    cursors: dict[str, Cursor] = {}
+    conditions = [_CURSORS.c.path.in_(list(paths))] if paths else []
+    conditions += [_CURSORS.c.path.startswith(p.rstrip("/") + "/", autoescape=True) for p in folders]
+    for start in range(0, len(conditions), 200):
+        rows = (await db.execute(sa.select(_CURSORS).where(sa.or_(*conditions[start : start + 200])))).all()
+        cursors |= {r.path: Cursor(offset=r.offset, state=r.state, size=r.size, mtime_ns=r.mtime_ns) for r in rows}
+    return cursors
 
 
 async def save_cursors(db: AsyncSession, adapter: str, cursors: dict[str, Cursor]) -> None:
