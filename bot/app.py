@@ -17,6 +17,7 @@ from litestar.middleware.session.client_side import CookieBackendConfig
 
 from bot import jobs
 from bot.db.engine import make_engine
+from bot.db.intake import Intake
 from bot.github.client import GitHubApi, GitHubUsers, make_client
 from bot.pricing import PriceBook
 from bot.services import Services
@@ -37,25 +38,26 @@ SESSION_HOURS = 8
 def create_app(settings: Settings, github: GitHubApi | None = None, run_worker: bool = True) -> Litestar:
     """Build the service. `github` replaces the real client (demo, tests); `run_worker=False`
     leaves deliveries and refreshes to the caller (`jobs.drain`)."""
+    engine = make_engine(settings.database_url)
     svc = Services(
         settings=settings,
-        engine=make_engine(settings.database_url),
+        engine=engine,
         github=github or make_client(settings),
         prices=PriceBook.load(settings.prices_path),
         users=GitHubUsers(settings),
+        intake=Intake(engine),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
+        async with contextlib.AsyncExitStack() as stack:  # left in reverse: the database goes last
+            stack.push_async_callback(svc.engine.dispose)
             await stack.enter_async_context(svc.github)
             await stack.enter_async_context(svc.users)
+            await stack.enter_async_context(svc.intake.running())
             if run_worker:
                 await stack.enter_async_context(_worker(svc))
-            try:
-                yield
-            finally:
-                await svc.engine.dispose()
+            yield
 
     secret = _session_secret(settings)
     secure = settings.public_url.startswith("https://")

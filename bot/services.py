@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.db.intake import Intake
 from bot.github.client import GitHubApi, GitHubUsers
 from bot.pricing import PriceBook
 from bot.settings import Settings
@@ -23,3 +24,5 @@ class Services:
     prices: PriceBook
     users: GitHubUsers
     """GitHub as signed-in people see it (dashboard sign-in and access checks)."""
+    intake: Intake
+    """Stores verified webhook deliveries, many to a commit under load."""

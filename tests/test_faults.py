@@ -284,3 +284,17 @@ async def test_a_secondary_rate_limit_postpones_the_refresh_and_nobody_sleeps_on
         await _make_due(loop)
         await loop.settle()
         assert len(loop.checks()) == 1 and len(loop.comments()) == 1
+
+
+async def test_a_bad_delivery_in_a_batch_fails_alone(database_url: str, fake_github: FakeGitHub) -> None:
+    """The batch is handled in one transaction; one bad payload rolls it back, and then each
+    delivery is handled on its own: the good ones are done, the bad one is failed with its reason."""
+    async with loop_on(database_url, fake_github) as loop:
+        broken = _pull_request("synchronize")
+        del broken["pull_request"]["head"]  # signed by GitHub, but not a pull request we can read
+        assert await loop.send("pull_request", _pull_request("opened"), "good-1") == 202
+        assert await loop.send("pull_request", broken, "bad") == 202
+        assert await loop.send("pull_request", _pull_request("labeled"), "good-2") == 202
+        assert await jobs.process_deliveries(loop.svc) == 3
+        states = await _delivery_states(database_url)
+        assert states == {"good-1": "done", "bad": "failed", "good-2": "done"}

@@ -30,14 +30,35 @@ class Claimed:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A verified webhook delivery, before it is stored."""
+
+    id: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    payload: bytes
+
+
 async def store(db: AsyncSession, delivery_id: str, event: str, action: str | None, installation_id: int | None, payload: bytes) -> bool:
     """Insert the delivery; False when this id was stored before (a redelivery has no second effect)."""
-    stmt = insert_for(db, _TABLE).values(
-        id=delivery_id, event=event, action=action, installation_id=installation_id, payload=payload,
-        state="pending", attempts=0, next_attempt_at=_now(), received_at=_now(),
-    )
-    result = await db.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
-    return result.rowcount == 1
+    return bool(await store_many(db, [Received(delivery_id, event, action, installation_id, payload)]))
+
+
+async def store_many(db: AsyncSession, received: list[Received]) -> set[str]:
+    """Insert deliveries in one statement; returns the ids that are new (a redelivery, or a
+    second copy in the same batch, has no second effect)."""
+    now = _now()
+    rows = [
+        {"id": r.id, "event": r.event, "action": r.action, "installation_id": r.installation_id, "payload": r.payload,
+         "state": "pending", "attempts": 0, "next_attempt_at": now, "received_at": now}
+        for r in {r.id: r for r in reversed(received)}.values()  # the first copy of an id
+    ]
+    # Parameters apart from the statement (executemany with RETURNING): its compiled form is
+    # cached, where a multi-row VALUES of a new length is compiled afresh every time.
+    stmt = insert_for(db, _TABLE).on_conflict_do_nothing(index_elements=["id"]).returning(_TABLE.c.id)
+    return set((await db.execute(stmt, rows)).scalars())
 
 
 async def claim_due(db: AsyncSession, limit: int = 50, lease: timedelta = LEASE) -> list[Claimed]:
@@ -55,25 +76,23 @@ async def claim_due(db: AsyncSession, limit: int = 50, lease: timedelta = LEASE)
     )
     if db.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = []
-    for delivery_id in (await db.execute(query)).scalars():
-        # Conditional per row: a worker that read the same candidates a moment earlier wins it.
-        result = await db.execute(
-            sa.update(_TABLE)
-            .where(_TABLE.c.id == delivery_id, _TABLE.c.state == "pending", _TABLE.c.next_attempt_at <= now)
-            .values(attempts=_TABLE.c.attempts + 1, next_attempt_at=now + lease)
-        )
-        if result.rowcount == 1:
-            ids.append(delivery_id)
-    if not ids:
+    candidates = list((await db.execute(query)).scalars())
+    if not candidates:
         return []
-    rows = (await db.execute(sa.select(_TABLE).where(_TABLE.c.id.in_(ids)).order_by(_TABLE.c.received_at, _TABLE.c.id))).all()
+    # Conditional: a worker that read the same candidates a moment earlier keeps the ones it got.
+    claim = (
+        sa.update(_TABLE)
+        .where(_TABLE.c.id.in_(candidates), _TABLE.c.state == "pending", _TABLE.c.next_attempt_at <= now)
+        .values(attempts=_TABLE.c.attempts + 1, next_attempt_at=now + lease)
+        .returning(_TABLE.c.id, _TABLE.c.event, _TABLE.c.action, _TABLE.c.payload, _TABLE.c.attempts, _TABLE.c.received_at)
+    )
+    rows = sorted((await db.execute(claim)).all(), key=lambda r: (r.received_at, r.id))
     return [Claimed(r.id, r.event, r.action, r.payload, r.attempts) for r in rows]
 
 
-async def mark_done(db: AsyncSession, delivery_id: str) -> None:
+async def mark_done(db: AsyncSession, *delivery_ids: str) -> None:
     await db.execute(
-        sa.update(_TABLE).where(_TABLE.c.id == delivery_id).values(state="done", processed_at=_now(), last_error=None)
+        sa.update(_TABLE).where(_TABLE.c.id.in_(delivery_ids)).values(state="done", processed_at=_now(), last_error=None)
     )
 
 

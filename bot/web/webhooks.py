@@ -13,7 +13,6 @@ from litestar import Request, Response, post
 from sqlalchemy.exc import DBAPIError
 
 from bot.db import deliveries
-from bot.db.engine import session_scope
 from bot.github.events import verify
 from bot.web import services
 
@@ -39,8 +38,7 @@ async def github_webhook(request: Request) -> Response:
         return Response({"message": "body is not JSON"}, status_code=400)
     action, installation_id = _routing(payload)
     try:
-        async with session_scope(svc.engine) as db:
-            new = await deliveries.store(db, delivery_id[:100], event[:100], action, installation_id, body)
+        new = await svc.intake.store(deliveries.Received(delivery_id[:100], event[:100], action, installation_id, body))
     except (OSError, DBAPIError) as exc:
         # Not stored, so not acknowledged: GitHub shows the delivery as failed and it can be redelivered.
         log.error("webhook %s not stored: database unavailable (%s)", delivery_id, type(exc).__name__)
