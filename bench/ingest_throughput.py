@@ -21,15 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
 
 from _common import AGENTSPEND, MB, OUT, agentspend_cmd, ccusage_cmd, ensure_ccusage, ensure_gnu_time, machine, tool_env
+from _service import fresh_database
 from corpus import build, roots_of
 
-ADMIN_URL = os.environ.get("AGENTSPEND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TOKEN_SQL = ("select count(*), coalesce(sum(input), 0), coalesce(sum(output), 0), coalesce(sum(cache_read), 0), "
              "coalesce(sum(cache_write_5m + cache_write_1h), 0) from spans where run_type = 'llm' and has_usage")
 
@@ -83,36 +82,30 @@ def bench_size(size: float, skip_build: bool) -> tuple[list[str], bool]:
     peer = [_timed(ccusage_cmd(agent), env) for agent in ("claude", "codex")]
     peer_wall, peer_cpu, peer_rss = sum(p[0] for p in peer), sum(p[1] for p in peer), max(p[2] for p in peer)
 
+    def ingest_into(kind: str, url: str, stored_tokens) -> None:  # noqa: ANN001 - () -> the stored totals
+        nonlocal ok
+        db_env = env | {"DATABASE_URL": url}
+        subprocess.run([str(AGENTSPEND), "db", "upgrade"], env=db_env, check=True, capture_output=True)
+        for case in ("cold", "again, unchanged"):
+            wall, cpu, rss = _timed([str(AGENTSPEND), "ingest", *paths], db_env)
+            stored = stored_tokens()
+            fine = stored == expected
+            ok &= fine
+            rows.append(f"| agentspend ingest → {kind} | {case} | {mb:.0f} | {wall:.2f} | {mb / wall:.0f} | {cpu:.2f} | "
+                        f"{rss:.0f} | {wall / peer_wall:.1f}× | {stored[0]:,} calls{'' if fine else ' ✗ ≠ report ' + repr(expected)} |")
+
     with tempfile.TemporaryDirectory(prefix="agentspend-ingest-") as tmp:
         sqlite_path = Path(tmp) / "bench.db"
-        name = f"agentspend_bench_{uuid.uuid4().hex[:10]}"
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-        pg_url = ADMIN_URL.rpartition("/")[0] + "/" + name
-        try:
-            for kind, url, count in (("SQLite", f"sqlite+aiosqlite:///{sqlite_path}", lambda: _tokens_sqlite(sqlite_path)),
-                                     ("Postgres", pg_url, lambda: asyncio.run(_tokens_pg(pg_url)))):
-                db_env = env | {"DATABASE_URL": url}
-                subprocess.run([str(AGENTSPEND), "db", "upgrade"], env=db_env, check=True, capture_output=True)
-                for case in ("cold", "again, unchanged"):
-                    wall, cpu, rss = _timed([str(AGENTSPEND), "ingest", *paths], db_env)
-                    stored = count()
-                    fine = stored == expected
-                    ok &= fine
-                    rows.append(f"| agentspend ingest → {kind} | {case} | {mb:.0f} | {wall:.2f} | {mb / wall:.0f} | {cpu:.2f} | "
-                                f"{rss:.0f} | {wall / peer_wall:.1f}× | {stored[0]:,} calls{'' if fine else ' ✗ ≠ report ' + repr(expected)} |")
-        finally:
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        ingest_into("SQLite", f"sqlite+aiosqlite:///{sqlite_path}", lambda: _tokens_sqlite(sqlite_path))
+
+    async def on_postgres() -> None:
+        async with fresh_database() as url:
+            await asyncio.to_thread(ingest_into, "Postgres", url, lambda: asyncio.run(_tokens_pg(url)))
+
+    asyncio.run(on_postgres())
     rows.append(f"| ccusage claude + codex session | reading | {mb:.0f} | {peer_wall:.2f} | {mb / peer_wall:.0f} | "
                 f"{peer_cpu:.2f} | {peer_rss:.0f} | 1 | no database |")
     return rows, ok
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def main() -> int:

@@ -15,12 +15,10 @@ import argparse
 import asyncio
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -31,9 +29,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from processes import free_port  # noqa: E402
+from processes import free_port, stop, wait_healthy  # noqa: E402
 
-ADMIN_URL = os.environ.get("AGENTSPEND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from _service import fresh_database, peak_rss_mb  # noqa: E402
+
 AGENTSPEND = str(ROOT / ".venv/bin/agentspend")
 
 
@@ -83,43 +82,27 @@ async def _export(url: str, token: str, seconds: float, batch: int, concurrency:
 
 
 async def _main(seconds: float, batch: int, concurrency: int) -> int:
-    name = f"agentspend_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    db_url = ADMIN_URL.rpartition("/")[0] + "/" + name
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AGENTSPEND_"))} | {
-        "DATABASE_URL": db_url, "GITHUB_WEBHOOK_SECRET": "bench", "AGENTSPEND_DRY_RUN": "1"}
-    port = free_port()
-    server = subprocess.Popen([AGENTSPEND, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        token = subprocess.run([AGENTSPEND, "token", "create", "--owner", "bench"], env=env, capture_output=True,
-                               text=True, check=True).stdout.strip()
-        started = time.perf_counter()
-        accepted, errors, latencies = await _export(url, token, seconds, batch, concurrency)
-        wall = time.perf_counter() - started
-        conn = await asyncpg.connect(db_url)
-        stored = await conn.fetchval("select count(*) from spans")
-        priced = await conn.fetchval("select count(*) from spans where cost_usd is not null")
-        await conn.close()
-        rss = _peak_rss_mb(server.pid)
-    finally:
-        server.send_signal(signal.SIGTERM)
+    async with fresh_database() as db_url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AGENTSPEND_"))} | {
+            "DATABASE_URL": db_url, "GITHUB_WEBHOOK_SECRET": "bench", "AGENTSPEND_DRY_RUN": "1"}
+        port = free_port()
+        server = subprocess.Popen([AGENTSPEND, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        admin = await asyncpg.connect(ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+            wait_healthy(url, server)
+            token = subprocess.run([AGENTSPEND, "token", "create", "--owner", "bench"], env=env, capture_output=True,
+                                   text=True, check=True).stdout.strip()
+            started = time.perf_counter()
+            accepted, errors, latencies = await _export(url, token, seconds, batch, concurrency)
+            wall = time.perf_counter() - started
+            conn = await asyncpg.connect(db_url)
+            stored = await conn.fetchval("select count(*) from spans")
+            priced = await conn.fetchval("select count(*) from spans where cost_usd is not null")
+            await conn.close()
+            rss = peak_rss_mb(server.pid)
+        finally:
+            stop(server)
     ordered = sorted(latencies)
     print(f"OTLP intake, {seconds:.0f} s, batches of {batch} gen_ai spans, {concurrency} exporters, protobuf, Postgres; "
           f"{os.cpu_count()} CPUs ({platform.machine()}), load {os.getloadavg()[0]:.2f}, {time.strftime('%Y-%m-%d')}\n")
@@ -131,13 +114,6 @@ async def _main(seconds: float, batch: int, concurrency: int) -> int:
         print("\nFAILED: stored spans differ from accepted spans, or exports failed")
         return 1
     return 0
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> int:

@@ -22,7 +22,6 @@ import resource
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +33,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes.github import Commit, FakeGitHub, private_key_pem  # noqa: E402
 
+from _service import fresh_database  # noqa: E402
+
 from bot import jobs  # noqa: E402
 from bot.app import create_app, in_process_client  # noqa: E402
 from bot.db import tokens  # noqa: E402
@@ -43,7 +44,6 @@ from bot.refresh import refresh_pull_request  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.trace import RunType, Span, Tokens  # noqa: E402
 
-ADMIN_URL = os.environ.get("AGENTSPEND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 REPO = "codertocat/hello-world"
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -103,12 +103,7 @@ def _slice(indexes: range, on_pr: int, cost: float) -> tuple[list[tuple], list[t
 
 
 async def _scenario(total: int, on_pr: int, runs: int) -> dict[str, object]:
-    name = f"agentspend_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = ADMIN_URL.rpartition("/")[0] + "/" + name
-    try:
+    async with fresh_database() as url:
         await asyncio.to_thread(upgrade, url)
         seed_s = await _seed(url, total, on_pr)
         with FakeGitHub() as fake:
@@ -131,10 +126,6 @@ async def _scenario(total: int, on_pr: int, runs: int) -> dict[str, object]:
                     outcomes.append(await refresh_pull_request(svc, pull_id))
                     walls.append(time.perf_counter() - started)
             comment = fake.comments_on("Codertocat/Hello-World", 2)
-    finally:
-        admin = await asyncpg.connect(ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     rest = sorted(walls[1:]) or walls
     return {
         "total": total, "on_pr": on_pr, "seed_s": seed_s, "first_s": walls[0], "outcomes": outcomes,

@@ -20,8 +20,6 @@ import hmac
 import json
 import os
 import platform
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,14 +30,15 @@ from pathlib import Path
 
 import asyncpg
 
+from _service import fresh_database, peak_rss_mb
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fakes.github import private_key_pem  # noqa: E402 - any key: the fake accepts every JWT
-from processes import free_port  # noqa: E402
+from processes import free_port, stop  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 FIXTURES = REPO.parent / "shared" / "fixtures"
-ADMIN_URL = os.environ.get("AGENTSPEND_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "bench-secret"
 CONNECTIONS = 64
 
@@ -127,52 +126,31 @@ async def _count(url: str, sql: str) -> int:
         await conn.close()
 
 
-def _rss_mb(pid: int, field_name: str = "VmHWM") -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 async def _run_rate(rate: int, seconds: float, fake_url: str) -> Outcome:
     outcome = Outcome(rate)
-    name = f"agentspend_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = ADMIN_URL.rpartition("/")[0] + "/" + name
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AGENTSPEND_"))} | {
-        "DATABASE_URL": url, "GITHUB_APP_ID": "424242", "GITHUB_APP_PRIVATE_KEY": private_key_pem(),
-        "GITHUB_WEBHOOK_SECRET": SECRET, "GITHUB_API_URL": fake_url,
-    }
-    server = subprocess.Popen([str(REPO / ".venv/bin/agentspend"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        await _wait_healthy(port, server)
-        await _generate(port, rate, seconds, outcome)
-        sent_at = time.perf_counter()
-        outcome.stored = await _count(url, "select count(*) from deliveries")
-        while await _count(url, "select count(*) from deliveries where state = 'pending'") > 0:
-            if time.perf_counter() - sent_at > 600:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            outcome.processed_after_s = time.perf_counter() - sent_at
-        outcome.failed = await _count(url, "select count(*) from deliveries where state = 'failed'")
-        outcome.peak_rss_mb = _rss_mb(server.pid)
-    finally:
-        server.send_signal(signal.SIGTERM)
+    async with fresh_database() as url:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "AGENTSPEND_"))} | {
+            "DATABASE_URL": url, "GITHUB_APP_ID": "424242", "GITHUB_APP_PRIVATE_KEY": private_key_pem(),
+            "GITHUB_WEBHOOK_SECRET": SECRET, "GITHUB_API_URL": fake_url,
+        }
+        server = subprocess.Popen([str(REPO / ".venv/bin/agentspend"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        admin = await asyncpg.connect(ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+            await _wait_healthy(port, server)
+            await _generate(port, rate, seconds, outcome)
+            sent_at = time.perf_counter()
+            outcome.stored = await _count(url, "select count(*) from deliveries")
+            while await _count(url, "select count(*) from deliveries where state = 'pending'") > 0:
+                if time.perf_counter() - sent_at > 600:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                outcome.processed_after_s = time.perf_counter() - sent_at
+            outcome.failed = await _count(url, "select count(*) from deliveries where state = 'failed'")
+            outcome.peak_rss_mb = peak_rss_mb(server.pid)
+        finally:
+            stop(server)
     return outcome
 
 
@@ -227,8 +205,7 @@ async def _main(rates: list[int], seconds: float) -> int:
                 time.sleep(0.1)
             outcomes = [await _run_rate(rate, seconds, url_file.read_text()) for rate in rates]
         finally:
-            fake.send_signal(signal.SIGTERM)
-            fake.wait(timeout=10)
+            stop(fake, timeout=10)
     print(_table(outcomes, seconds))
     lost = [o.rate for o in outcomes if o.stored != o.statuses.get(202, 0)]
     if lost:

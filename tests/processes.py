@@ -41,3 +41,13 @@ def until(condition: Callable[[], object], timeout: float = 60.0, poll: float = 
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(poll)
+
+
+def stop(server: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM (a graceful shutdown), then SIGKILL if it does not end in time."""
+    server.terminate()
+    try:
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

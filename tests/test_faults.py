@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from fakes.github import Commit, FakeGitHub, private_key_pem
 from private_postgres import PrivatePostgres, remove, start_private_postgres
-from processes import AGENTSPEND, free_port, until, wait_healthy
+from processes import AGENTSPEND, free_port, stop, until, wait_healthy
 from test_loop import HEAD, REPO, SECRET, TRAILER_SESSION, _pull_request, _trailer_session, loop_on
 
 from bot import jobs
@@ -162,11 +162,7 @@ def test_serve_killed_while_deliveries_arrive_loses_nothing(database_url: str, f
         until(lambda: set(asyncio.run(_delivery_states(database_url)).values()) == {"done"})
         until(lambda: _settled(database_url), timeout=30)
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, timeout=20)
     assert sorted(asyncio.run(_delivery_states(database_url))) == sorted(answered)
     assert len(fake_github.comments_on(REPO, 2)) == 1
     assert len(fake_github.check_runs_for(REPO, HEAD, "AgentSpend")) == 1

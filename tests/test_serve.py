@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from fakes.github import Commit, FakeGitHub, private_key_pem
 
 from bot.github.events import sign
 from conftest import FIXTURES
-from processes import AGENTSPEND, free_port, until, wait_healthy
+from processes import AGENTSPEND, free_port, stop, until, wait_healthy
 
 REPO = "Codertocat/Hello-World"
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
@@ -96,8 +95,4 @@ def test_serve_push_and_publish(env: dict[str, str], fake_github: FakeGitHub) ->
         assert "pushed 0 session(s)" in again.stdout and "1 unchanged" in again.stdout
         assert fake_github.strays == []
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, timeout=20)
