@@ -4,10 +4,11 @@
 
 For each size the corpus of `corpus.py` (fixture logs replicated with fresh ids) is ingested
 cold into a fresh database of each kind, then again over the unchanged logs (the cursors make
-that a no-op), each under `/usr/bin/time -v`. ccusage 20 reads the same logs in the same run
+that a no-op), then after new calls worth 1 % of the bytes were appended to 1 % of the files
+(only the new bytes are read), each under `/usr/bin/time -v`; the corpus is restored after. ccusage 20 reads the same logs in the same run
 (`claude session` + `codex session`; it has no database, so it is the reading peer). Checked:
-the stored spans' tokens equal `agentspend report --all --no-cache` on the same corpus, and
-the second ingest adds nothing.
+the stored spans' tokens equal `agentspend report --all --no-cache` on the same corpus (with
+the appended calls, for the incremental run), and the second ingest adds nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import asyncpg
 
 from _common import AGENTSPEND, MB, OUT, agentspend_cmd, ccusage_cmd, ensure_ccusage, ensure_gnu_time, machine, tool_env
 from _service import fresh_database
-from corpus import build, roots_of
+from corpus import append_new_calls, build, roots_of
 
 TOKEN_SQL = ("select count(*), coalesce(sum(input), 0), coalesce(sum(output), 0), coalesce(sum(cache_read), 0), "
              "coalesce(sum(cache_write_5m + cache_write_1h), 0) from spans where run_type = 'llm' and has_usage")
@@ -86,13 +87,22 @@ def bench_size(size: float, skip_build: bool) -> tuple[list[str], bool]:
         nonlocal ok
         db_env = env | {"DATABASE_URL": url}
         subprocess.run([str(AGENTSPEND), "db", "upgrade"], env=db_env, check=True, capture_output=True)
-        for case in ("cold", "again, unchanged"):
-            wall, cpu, rss = _timed([str(AGENTSPEND), "ingest", *paths], db_env)
-            stored = stored_tokens()
-            fine = stored == expected
+        for case in ("cold", "again, unchanged", "incremental"):
+            wanted = expected
+            if case == "incremental":
+                appended = append_new_calls(out, ("claude", "codex"))
+                wanted = _report_tokens(env)
+            try:
+                wall, cpu, rss = _timed([str(AGENTSPEND), "ingest", *paths], db_env)
+                stored = stored_tokens()
+            finally:
+                if case == "incremental":
+                    appended.restore()
+            fine = stored == wanted
             ok &= fine
-            rows.append(f"| agentspend ingest → {kind} | {case} | {mb:.0f} | {wall:.2f} | {mb / wall:.0f} | {cpu:.2f} | "
-                        f"{rss:.0f} | {wall / peer_wall:.1f}× | {stored[0]:,} calls{'' if fine else ' ✗ ≠ report ' + repr(expected)} |")
+            label = f"+{appended.bytes / MB:.1f} MB appended" if case == "incremental" else case
+            rows.append(f"| agentspend ingest → {kind} | {label} | {mb:.0f} | {wall:.2f} | {mb / wall:.0f} | {cpu:.2f} | "
+                        f"{rss:.0f} | {wall / peer_wall:.1f}× | {stored[0]:,} calls{'' if fine else ' ✗ ≠ report ' + repr(wanted)} |")
 
     with tempfile.TemporaryDirectory(prefix="agentspend-ingest-") as tmp:
         sqlite_path = Path(tmp) / "bench.db"

@@ -121,7 +121,7 @@ async def _drop_stand_ins(db: AsyncSession, families: set[str]) -> None:
         chunk = wanted[start : start + 500]
         members = sa.select(s.key, sa.func.coalesce(s.parent_key, s.key)).where(
             sa.or_(sa.and_(s.parent_key.is_(None), s.key.in_(chunk)), s.parent_key.in_(chunk)))
-        for key, root in (await db.execute(members)).tuples():
+        for key, root in (await db.execute(members)):
             family_of[key] = root
     keys = sorted(family_of)
     calls: set[tuple[str, str]] = set()  # (family, origin) with per-call records
@@ -131,11 +131,11 @@ async def _drop_stand_ins(db: AsyncSession, families: set[str]) -> None:
         origins = sa.select(p.session_key, p.origin).where(
             p.session_key.in_(chunk), p.run_type == RunType.LLM.value,
             p.origin.in_((Origin.LOG.value, Origin.TELEMETRY.value))).distinct()
-        calls |= {(family_of[key], origin) for key, origin in (await db.execute(origins)).tuples()}
+        calls |= {(family_of[key], origin) for key, origin in await db.execute(origins)}
         candidates = sa.select(p.span_id, p.session_key, p.origin).where(
             p.session_key.in_(chunk),
             sa.or_(p.origin == Origin.METRIC.value, sa.and_(p.origin == Origin.TELEMETRY.value, p.request_id.is_(None))))
-        stand_ins += list((await db.execute(candidates)).tuples())
+        stand_ins += [tuple(row) for row in await db.execute(candidates)]
     per_call = {family for family, _ in calls}
     logged = {family for family, origin in calls if origin == Origin.LOG.value}
     ids = [span_id for span_id, key, origin in stand_ins
@@ -397,7 +397,7 @@ async def attach_spans(db: AsyncSession, sessions: list[Session]) -> list[Sessio
     for start in range(0, len(key_list), 500):
         chunk = key_list[start : start + 500]
         query = sa.select(*(_SPANS.c[name] for name in _SPAN_READ)).where(_SPANS.c.session_key.in_(chunk))
-        for values in (await db.execute(query)).tuples():
+        for values in await db.execute(query):
             spans[values[0]].append(_span_from_values(values))
     for session in sessions:
         session.spans = sorted(spans[session.key], key=lambda x: (x.started_at or _DAWN, x.span_id))

@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from bot import metrics, overview
@@ -78,7 +79,7 @@ async def home(request: Request) -> Response:
 
 
 @get("/repos/{owner:str}/{repo:str}")
-async def repo_page(request: Request, owner: str, repo: str) -> Response:
+async def repo_page(request: Request, owner: FromPath[str], repo: FromPath[str]) -> Response:
     full = f"{owner}/{repo}".lower()
     await require(request, full)
     window = _window(request.query_params.get("window"))
@@ -89,7 +90,7 @@ async def repo_page(request: Request, owner: str, repo: str) -> Response:
 
 
 @get("/repos/{owner:str}/{repo:str}/pulls/{number:int}")
-async def pull_page(request: Request, owner: str, repo: str, number: int) -> Response:
+async def pull_page(request: Request, owner: FromPath[str], repo: FromPath[str], number: FromPath[int]) -> Response:
     full = f"{owner}/{repo}".lower()
     await require(request, full)
     svc = services(request)
@@ -147,7 +148,7 @@ async def _api_scope(request: Request, owner: str) -> tuple[set[str], metrics.Wi
 
 
 @get("/api/v1/owners/{owner:str}/metrics")
-async def owner_metrics(request: Request, owner: str) -> Response:
+async def owner_metrics(request: Request, owner: FromPath[str]) -> Response:
     """Every figure of the overview: spend by model, repository, runtime, tool, user and team; cost per accepted
     change, abandoned and reverted cost, overall and per repository, runtime, model and team; the series by slice."""
     scope = await _api_scope(request, owner)
@@ -159,7 +160,7 @@ async def owner_metrics(request: Request, owner: str) -> Response:
 
 
 @get("/api/v1/owners/{owner:str}/review/weekly")
-async def owner_review(request: Request, owner: str) -> Response:
+async def owner_review(request: Request, owner: FromPath[str]) -> Response:
     scope = await _api_scope(request, owner)
     if isinstance(scope, Response):
         return scope

@@ -8,6 +8,7 @@ repository your token cannot see answers 404, like one that does not exist.
 from __future__ import annotations
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from bot.db import pulls
 from bot.db.engine import session_scope
@@ -16,7 +17,7 @@ from bot.web.access import can_see, viewer
 
 
 @get("/api/v1/repos/{owner:str}/{repo:str}/pulls/{number:int}/report")
-async def pull_report(request: Request, owner: str, repo: str, number: int) -> Response:
+async def pull_report(request: Request, owner: FromPath[str], repo: FromPath[str], number: FromPath[int]) -> Response:
     who = await viewer(request)
     if who is None:
         return Response({"message": "sign in, or send your GitHub token as Authorization: Bearer …"}, status_code=401)
