@@ -121,3 +121,35 @@ async def test_no_secret_or_token_appears_in_the_logs_of_a_full_run(database_url
                "refused bearer": "not-a-token", **{f"installation token {i}": t for i, t in enumerate(issued)}}
     assert issued
     assert [name for name, value in secrets.items() if value in logged] == []
+
+
+def _high_water_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+def _resident_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+async def test_a_gzip_bomb_is_413_without_the_memory_to_inflate_it(database_url: str, fake_github: FakeGitHub) -> None:
+    """1 GiB of zeros in a 1 MB gzip body: refused once 64 MiB are inflated. Had it been inflated,
+    the process's high-water mark would have passed its resident size by a gigabyte."""
+    import zlib
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing, built a MiB at a time
+    zeros = b"\0" * (1024 * 1024)
+    bomb = b"".join(deflate.compress(zeros) for _ in range(1024)) + deflate.flush()
+    assert len(bomb) < 2 * 1024 * 1024
+    async with loop_on(database_url, fake_github) as loop:
+        before = _resident_mb()
+        response = await loop.client.post("/v1/logs", content=bomb, headers={
+            "Content-Type": "application/x-protobuf", "Content-Encoding": "gzip", "Authorization": f"Bearer {loop.token}"})
+        assert response.status_code == 413
+        assert _high_water_mb() < before + 300
+        assert await _stored(loop, "spans") == 0
