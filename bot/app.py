@@ -13,6 +13,8 @@ import httpx
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.middleware.session.client_side import CookieBackendConfig
 
 from bot import jobs
@@ -80,6 +82,8 @@ def create_app(settings: Settings, github: GitHubApi | None = None, run_worker: 
         state=State({"services": svc}),
         middleware=[session.middleware],
         csrf_config=csrf,
+        # The API description as JSON only: Litestar's HTML renderers load scripts from CDNs.
+        openapi_config=OpenAPIConfig(title="AgentSpend", version="1", render_plugins=[JsonRenderPlugin()]),
     )
 
 

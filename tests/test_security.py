@@ -153,3 +153,12 @@ async def test_a_gzip_bomb_is_413_without_the_memory_to_inflate_it(database_url:
         assert response.status_code == 413
         assert _high_water_mb() < before + 300
         assert await _stored(loop, "spans") == 0
+
+
+async def test_no_page_loads_anything_from_another_host(database_url: str, fake_github: FakeGitHub) -> None:
+    """Litestar's schema viewers pull scripts from CDNs; only the JSON description is served."""
+    async with loop_on(database_url, fake_github) as loop:
+        described = await loop.client.get("/schema/openapi.json")
+        assert described.status_code == 200 and "/webhooks/github" in described.json()["paths"]
+        for viewer in ("/schema/swagger", "/schema/redoc", "/schema/elements", "/schema/rapidoc"):
+            assert (await loop.client.get(viewer)).status_code == 404
