@@ -128,14 +128,22 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     config_text = _local_config(scope.worktree)
     extra = (scope, args.format, prices_stamp, WASTE_VERSION, config_text)
     key = offline.fingerprint(env, home, extra) if cache_dir else ""
-    if cache_dir and (text := offline.cached_output(cache_dir, key, env, home)) is not None:
-        sys.stdout.write(text)
+    if cache_dir and (data := offline.cached_output(cache_dir, key, env, home)) is not None:
+        _write_out(data)
         return 0
-    text = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format, config_text)
+    data = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format, config_text).encode()
     if cache_dir:
-        offline.store_output(cache_dir, key, text)
-    sys.stdout.write(text)
+        offline.store_output(cache_dir, key, data)
+    _write_out(data)
     return 0
+
+
+def _write_out(data: bytes) -> None:
+    """A report as UTF-8 bytes, the same whether it was rendered now or cached: copying the cached
+    bytes skips decoding and re-encoding up to 10 MB on the path that must answer fastest."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 WASTE_VERSION = "waste-1"

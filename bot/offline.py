@@ -113,13 +113,17 @@ def fingerprint(env: Mapping[str, str], home: Path, extra: tuple[Any, ...]) -> s
     return digest.hexdigest()
 
 
-def cached_output(cache_dir: Path, key: str, env: Mapping[str, str], home: Path) -> str | None:
-    """The rendering stored under `key`, if the log directories still match their snapshot."""
-    recorded = load_snapshot(cache_dir)
-    if recorded is None or not recorded.matches(env, str(home)):
+def cached_output(cache_dir: Path, key: str, env: Mapping[str, str], home: Path) -> bytes | None:
+    """The rendering stored under `key` (UTF-8, as written), if the log directories still match
+    their snapshot. Bytes, so that a 10 MB report is copied to the output without decoding it."""
+    try:
+        recorded = (cache_dir / SNAPSHOT_FILE).read_bytes()
+    except OSError:
+        return None
+    if not snapshot.unchanged(recorded, env, str(home)):
         return None
     try:
-        return (cache_dir / OUTPUTS_DIR / key).read_text()
+        return (cache_dir / OUTPUTS_DIR / key).read_bytes()
     except OSError:
         return None
 
@@ -132,12 +136,12 @@ def load_snapshot(cache_dir: Path) -> snapshot.Snapshot | None:
         return None
 
 
-def store_output(cache_dir: Path, key: str, text: str) -> None:
+def store_output(cache_dir: Path, key: str, data: bytes) -> None:
     """Keep a rendering of the sessions the last `load_sessions` read; it is served while the
     snapshot that call recorded still matches (a newer snapshot clears every rendering)."""
     outputs = cache_dir / OUTPUTS_DIR
     outputs.mkdir(parents=True, exist_ok=True)
-    atomic_write(outputs / key, text.encode())
+    atomic_write(outputs / key, data)
 
 
 def save_snapshot(cache_dir: Path, taken: snapshot.Snapshot) -> None:

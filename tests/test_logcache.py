@@ -90,12 +90,12 @@ def test_a_changed_discovery_override_is_a_different_machine(logs: tuple[dict[st
     cache = tmp_path / "cache"
     key = offline.fingerprint(env, home, ("json",))
     _load(env, home, cache)
-    offline.store_output(cache, key, "stale")
-    assert offline.cached_output(cache, key, env, home) == "stale"
+    offline.store_output(cache, key, b"stale")
+    assert offline.cached_output(cache, key, env, home) == b"stale"
     elsewhere = tmp_path / "other-codex"
     (elsewhere / "sessions").mkdir(parents=True)
     assert offline.cached_output(cache, key, env | {"CODEX_HOME": str(elsewhere)}, home) is None
-    assert offline.cached_output(cache, key, env, home) == "stale"
+    assert offline.cached_output(cache, key, env, home) == b"stale"
     (home / ".codex" / "sessions" / "fixtures" / "new.jsonl").write_text("{}\n")  # any new file
     assert offline.cached_output(cache, key, env, home) is None
 
