@@ -131,7 +131,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     if cache_dir and (data := offline.cached_output(cache_dir, key, env, home)) is not None:
         _write_out(data)
         return 0
-    data = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format, config_text).encode()
+    data = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format, config_text)
     if cache_dir:
         offline.store_output(cache_dir, key, data)
     _write_out(data)
@@ -150,7 +150,7 @@ WASTE_VERSION = "waste-1"
 """Part of the offline output cache key: a rendering cached before the findings changed is stale."""
 
 
-def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str, config_text: str | None) -> str:
+def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str, config_text: str | None) -> bytes:
     from bot.github import repo_config
     from bot.report import build, render, waste
 
@@ -161,7 +161,7 @@ def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str, c
     report = build.build(kept, prices.source, dict(skipped))
     thresholds, report.waste_thresholds = waste.thresholds(repo_config.parse(config_text), "in this checkout")
     report.findings = waste.find(kept, thresholds, prices)
-    return render.as_json(report) if fmt == "json" else render.comment(report, scope=scope.describe())
+    return render.as_json(report) if fmt == "json" else render.comment(report, scope=scope.describe()).encode()
 
 
 LOCAL_CONFIG = ".github/agentspend.yml"

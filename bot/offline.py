@@ -14,10 +14,9 @@ import hashlib
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bot import snapshot
 
@@ -29,9 +28,9 @@ SNAPSHOT_FILE = "snapshot.marshal"
 OUTPUTS_DIR = "outputs"
 
 
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Which sessions the report keeps."""
+class Scope(NamedTuple):
+    """Which sessions the report keeps (a NamedTuple, like Settings, to keep `dataclasses` out of
+    the warm path)."""
 
     repo: str | None = None
     """`owner/name` of the repository, from the git remote at PATH."""

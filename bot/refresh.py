@@ -74,7 +74,7 @@ async def refresh_pull_request(svc: Services, pull_id: int) -> str:
     )
     check = render.check_output(report, verdict)
     async with session_scope(svc.engine) as db:
-        await pulls.record_publication(db, pull_id, report_json=render.as_json(report))
+        await pulls.record_publication(db, pull_id, report_json=render.as_json(report).decode())
     return await _publish(svc, pr, facts, body if report.sessions or pr.comment_id else None, check, report.total.cost_usd)
 
 

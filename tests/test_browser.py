@@ -63,9 +63,8 @@ def server(tmp_path: Path, fake_github: FakeGitHub) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     seed.seed_github(fake_github, NOW)
     settings = settings_for(database, fake_github)
-    from dataclasses import replace
 
-    app = create_app(replace(settings, public_url=base))
+    app = create_app(settings._replace(public_url=base))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     running = uvicorn.Server(config)
     thread = threading.Thread(target=running.run, daemon=True)
