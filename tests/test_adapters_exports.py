@@ -169,3 +169,26 @@ def test_matching_reported_cost_is_not_flagged(agent_fixtures: Path) -> None:
 
 def test_copilot_cli_adapter_is_registered() -> None:
     assert adapters.by_name("copilot-cli") is copilot_cli.ADAPTER
+
+
+def test_the_registry_asks_only_adapters_that_may_claim_a_path(agent_fixtures: Path) -> None:
+    """Asking only the adapters whose suffixes (or directory claim) fit gives, on every file and
+    directory of the shared fixtures, the answer of asking every adapter, refusals included."""
+
+    def asking_everyone(path: Path) -> str | None:
+        head = adapters._head(path) if path.is_file() else b""
+        claimed = [adapter.name for adapter in adapters.ADAPTERS if adapter.identify(path, head)]
+        return "several" if len(claimed) > 1 else (claimed[0] if claimed else None)
+
+    def registry(path: Path) -> str | None:
+        try:
+            found = adapters.identify(path)
+        except adapters.FormatError:
+            return "several"
+        return found.name if found else None
+
+    paths = [agent_fixtures, *sorted(agent_fixtures.rglob("*"))]
+    answers = {str(path): registry(path) for path in paths}
+    assert answers == {str(path): asking_everyone(path) for path in paths}
+    claimed = {name for name in answers.values() if name}
+    assert {"claude-code", "codex", "opencode", "gemini-cli", "cursor-csv", "langsmith", "copilot-cli", "otlp"} <= claimed

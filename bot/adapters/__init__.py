@@ -37,11 +37,17 @@ def by_name(name: str) -> Adapter:
 
 def identify(path: Path) -> Adapter | None:
     """The one adapter that claims `path`, None if none does; raises if several do."""
-    return _identify(path, _head(path) if path.is_file() else b"")
+    is_file = path.is_file()
+    return _identify(path, _head(path) if is_file else b"", _candidates(path, is_file))
 
 
-def _identify(path: Path, head: bytes) -> Adapter | None:
-    claimed = [adapter for adapter in ADAPTERS if adapter.identify(path, head)]
+def _candidates(path: Path, is_file: bool) -> tuple[Adapter, ...]:
+    """The adapters that may claim `path` at all, by its suffix or for being a directory."""
+    return _BY_SUFFIX.get(path.suffix.lower(), ()) if is_file else _OF_DIRECTORIES
+
+
+def _identify(path: Path, head: bytes, candidates: tuple[Adapter, ...]) -> Adapter | None:
+    claimed = [adapter for adapter in candidates if adapter.identify(path, head)]
     if len(claimed) > 1:
         names = ", ".join(a.name for a in claimed)
         raise FormatError(f"{path}: claimed by several formats ({names}); pass --format")
@@ -49,6 +55,11 @@ def _identify(path: Path, head: bytes) -> Adapter | None:
 
 
 _BY_NAME = {adapter.name: adapter for adapter in ADAPTERS}
+_BY_SUFFIX = {
+    suffix: tuple(adapter for adapter in ADAPTERS if suffix in adapter.suffixes)
+    for suffix in {suffix for adapter in ADAPTERS for suffix in adapter.suffixes}
+}
+_OF_DIRECTORIES = tuple(adapter for adapter in ADAPTERS if adapter.claims_directories)
 
 
 def walk(root: Path, forced: Adapter | None = None, known: Mapping[str, str] | None = None) -> Iterator[tuple[Adapter, Path]]:
@@ -77,8 +88,10 @@ def _walk(
         adapter = forced if forced.identify(path, _head(path) if is_file else b"") else None
     elif (name := known.get(str(path))) in _BY_NAME:
         adapter = _BY_NAME[name]
+    elif candidates := _candidates(path, is_file):
+        adapter = _identify(path, _head(path) if is_file else b"", candidates)
     else:
-        adapter = _identify(path, _head(path) if is_file else b"")
+        adapter = None
     if adapter is not None:
         yield adapter, path
         return

@@ -445,6 +445,8 @@ class _Reader:
 class _Adapter:
     name = "claude-code"
     runtime = Runtime.CLAUDE_CODE
+    suffixes = frozenset({".jsonl"})
+    claims_directories = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.jsonl` whose first lines are Claude Code records (file names are free-form)."""

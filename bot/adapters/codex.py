@@ -515,6 +515,8 @@ class _Reader:
 class _Adapter:
     name = "codex"
     runtime = Runtime.CODEX
+    suffixes = frozenset({".jsonl"})
+    claims_directories = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.jsonl` whose first record has the rollout envelope (names vary, so look inside)."""

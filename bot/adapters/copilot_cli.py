@@ -22,6 +22,8 @@ from bot.trace import Runtime, RunType, Session, Span, Status, Tokens
 class _Adapter:
     name = "copilot-cli"
     runtime = Runtime.COPILOT
+    suffixes = frozenset({".jsonl"})
+    claims_directories = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.jsonl` opening with Copilot's `session.start` event."""

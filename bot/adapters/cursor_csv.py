@@ -33,6 +33,8 @@ _REQUIRED = ("Date", "Model", *_COLUMNS.values())
 class _Adapter:
     name = "cursor-csv"
     runtime = Runtime.CURSOR
+    suffixes = frozenset({".csv"})
+    claims_directories = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.csv` whose header names Cursor's columns."""

@@ -40,6 +40,8 @@ _STATUS_WORD = re.compile(r"^[a-z][a-z_]{0,31}$")
 class _Adapter:
     name = "gemini-cli"
     runtime = Runtime.GEMINI_CLI
+    suffixes = frozenset({".jsonl", ".json"})
+    claims_directories = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A chat recording, told by its content: not `logs.json` (a list of prompts), not

@@ -41,6 +41,8 @@ _RUN_TYPES = {"llm": RunType.LLM, "tool": RunType.TOOL}
 class _Adapter:
     name = "langsmith"
     runtime = Runtime.DEEPAGENTS
+    suffixes = frozenset({".json", ".jsonl"})
+    claims_directories = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """JSON holding runs: a `run_type` next to a `trace_id` or `dotted_order`."""

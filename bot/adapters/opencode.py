@@ -50,6 +50,8 @@ _DB_CHUNK = 500
 class _Adapter:
     name = "opencode"
     runtime = Runtime.OPENCODE
+    suffixes = frozenset({".db"})
+    claims_directories = True
 
     def identify(self, path: Path, head: bytes) -> bool:
         """The `storage` directory as one unit, or an `opencode*.db` SQLite file; never the

@@ -707,6 +707,8 @@ def _pair_time(value: Any) -> datetime | None:
 class _Adapter:
     name = "otlp"
     runtime = Runtime.OTEL
+    suffixes = frozenset({".jsonl", ".json"})
+    claims_directories = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.jsonl`/`.json` whose first line is an OTLP/JSON request or a telemetry line."""
