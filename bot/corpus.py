@@ -122,10 +122,12 @@ def stand_ins_to_drop(sessions: Iterable[Session], owned: Iterable[tuple[str, Sp
     family that has no native log; metric aggregates count only where no call was recorded one
     by one (Claude Code's token counters next to its `api_request` events: never both).
     """
+    owned = list(owned)
+    if all(span.origin is Origin.LOG for _, span in owned):
+        return set()  # native logs only (every offline report): nothing stands in for anything
     family_of = {s.key: family(s) for s in sessions}
     logged: set[str] = set()
     per_call: set[str] = set()
-    owned = list(owned)
     for key, span in owned:
         if span.run_type is RunType.LLM and span.origin is not Origin.METRIC:
             per_call.add(family_of.get(key, key))
