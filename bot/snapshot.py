@@ -122,14 +122,21 @@ def _stats_match(paths: list[bytes], stamps: array, start: int, stop: int) -> bo
 
 def _stats_match_split(paths: list[bytes], stamps: array) -> bool:
     """`_stats_match` of the first half here and of the second in a forked child, which answers
-    with one byte. The child only stats and exits; whichever half differs first ends both."""
+    with one byte. The child only stats and exits; whichever half differs first ends both. A
+    child that dies without answering counts as a change: the report is then computed again."""
     half = len(paths) // 2
     reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:
+    try:
+        child = os.fork()
+    except OSError:  # out of processes or memory: check it all here
         os.close(reader)
-        os.write(writer, b"1" if _stats_match(paths, stamps, half, len(paths)) else b"0")
-        os._exit(0)
+        os.close(writer)
+        return _stats_match(paths, stamps, 0, len(paths))
+    if child == 0:
+        try:  # whatever happens, the child must not return into the parent's code
+            os.write(writer, b"1" if _stats_match(paths, stamps, half, len(paths)) else b"0")
+        finally:
+            os._exit(0)
     os.close(writer)
     try:
         if not _stats_match(paths, stamps, 0, half):
