@@ -25,6 +25,10 @@ MAIN_AGENT = "(main agent)"
 UNKNOWN_MODEL = "(unknown model)"
 UNNAMED_SUBAGENT = "(unnamed subagent)"
 
+LLM, TOOL, SUBAGENT = RunType.LLM, RunType.TOOL, RunType.SUBAGENT
+"""The run types tested for every span, as plain names: in Python 3.11 a member's lookup on its
+class costs as much as the rest of the test."""
+
 
 @dataclass(slots=True)
 class Row:
@@ -43,6 +47,14 @@ class Row:
             self.unpriced_tokens += tokens.total
         else:
             self.cost_usd += cost
+
+    def add_counts(self, other: Row) -> None:
+        """Add another row's tokens and calls, not its cost. Counts are integers, so adding a
+        subtotal gives what adding each call would; costs are floats, added call by call so that
+        every total rounds as it always has."""
+        _accumulate(self.tokens, other.tokens)
+        self.calls += other.calls
+        self.unpriced_tokens += other.unpriced_tokens
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +99,7 @@ class SessionSummary:
         return self.reported_compared_usd[1] > 0 if difference is None else abs(difference) > RECONCILE_TOLERANCE
 
     def as_dict(self) -> dict[str, Any]:
+        difference = self.reported_difference
         return {
             "key": self.key,
             "runtime": self.runtime,
@@ -103,7 +116,7 @@ class SessionSummary:
             "calls": self.totals.calls,
             "unknown_usage_calls": self.unknown_usage_calls,
             "reported_cost_usd": self.reported_cost_usd,
-            "reported_difference_pct": None if self.reported_difference is None else round(100 * self.reported_difference, 2),
+            "reported_difference_pct": None if difference is None else round(100 * difference, 2),
             "reported_mismatch": self.reported_mismatch,
         }
 
@@ -171,23 +184,27 @@ def build(sessions: Iterable[Session], prices_source: str, skipped: dict[str, in
         tools_of = _tools_by_caller(session.spans)
         row = Row(session.key)
         unknown = 0
-        rows: tuple[Row, ...] = ()  # every call of the session counts in these; made at its first call
+        shared: tuple[Row, ...] = ()  # total, runtime, agent: made at the first call, given costs call by call, counts at the end
         for span in session.spans:
-            if span.run_type is not RunType.LLM:
+            if span.run_type is not LLM:
                 continue
             tokens, cost = span.tokens, span.cost_usd
             if tokens is None:
                 unknown += 1
                 continue
-            if not rows:
-                rows = (total, row, _row(by_runtime, str(session.runtime)), _row(by_subagent, _agent_label(session)))
+            if not shared:
+                shared = (total, _row(by_runtime, str(session.runtime)), _row(by_subagent, _agent_label(session)))
             model = span.model or UNKNOWN_MODEL
-            for target in rows:
-                target.add_call(tokens, cost)
+            row.add_call(tokens, cost)
+            if cost is not None:
+                for target in shared:
+                    target.cost_usd += cost
             _row(by_model, model).add_call(tokens, cost)
             if cost is None:
                 unpriced_by_model[model] += tokens.total
             _split_across_tools(by_tool, span, tools_of.get(span.span_id, ()))
+        for target in shared:
+            target.add_counts(row)
         unknown_total += unknown
         summaries.append(_summary(session, row, unknown))
     return Report(
@@ -225,7 +242,7 @@ def _tools_by_caller(spans: list[Span]) -> dict[str, list[str]]:
     """Tool names keyed by the id of the model call that emitted them."""
     tools: dict[str, list[str]] = defaultdict(list)
     for span in spans:
-        if span.run_type in (RunType.TOOL, RunType.SUBAGENT) and span.parent_id:
+        if span.parent_id and (span.run_type is TOOL or span.run_type is SUBAGENT):
             tools[span.parent_id].append(span.tool_name or span.name)
     return tools
 
@@ -237,20 +254,19 @@ def _split_across_tools(by_tool: dict[str, Row], call: Span, tools: list[str] | 
         _row(by_tool, NO_TOOL).add_call(call.tokens, call.cost_usd)
         return
     parts = len(tools)
-    for index, tool in enumerate(tools):
-        share = call.tokens if parts == 1 else _share(call.tokens, parts, index)
-        cost = None if call.cost_usd is None else call.cost_usd / parts
+    shares = [call.tokens] if parts == 1 else _shares(call.tokens, parts)
+    cost = None if call.cost_usd is None else call.cost_usd / parts
+    for tool, share in zip(tools, shares):
         _row(by_tool, tool).add_call(share, cost)
 
 
-def _share(tokens: Tokens, parts: int, index: int) -> Tokens:
-    def part(value: int) -> int:
-        return value // parts + (1 if index < value % parts else 0)
-
-    return Tokens(
-        part(tokens.input), part(tokens.output), part(tokens.cache_read),
-        part(tokens.cache_write_5m), part(tokens.cache_write_1h), part(tokens.reasoning),
-    )
+def _shares(tokens: Tokens, parts: int) -> list[Tokens]:
+    """`tokens` in `parts` shares that add up exactly: each count divided evenly, what is left
+    over a token each to the first shares."""
+    split = [divmod(value, parts) for value in (
+        tokens.input, tokens.output, tokens.cache_read, tokens.cache_write_5m, tokens.cache_write_1h, tokens.reasoning,
+    )]
+    return [Tokens(*[whole + (index < rest) for whole, rest in split]) for index in range(parts)]
 
 
 def _accumulate(into: Tokens, tokens: Tokens) -> None:
@@ -264,10 +280,14 @@ def _accumulate(into: Tokens, tokens: Tokens) -> None:
 
 
 def _summary(session: Session, row: Row, unknown: int) -> SessionSummary:
-    models = sorted({s.model for s in session.spans if s.run_type is RunType.LLM and s.model})
-    reported = [s.reported_cost_usd for s in session.spans if s.reported_cost_usd is not None]
-    pairs = [(s.reported_cost_usd, s.cost_usd) for s in session.spans
-             if s.run_type is RunType.LLM and s.reported_cost_usd is not None and s.cost_usd is not None]
+    models, reported, pairs = set(), [], []
+    for span in session.spans:  # one pass, not one per figure: sessions are many and mostly short
+        if span.run_type is LLM and span.model:
+            models.add(span.model)
+        if span.reported_cost_usd is not None:
+            reported.append(span.reported_cost_usd)
+            if span.run_type is LLM and span.cost_usd is not None:
+                pairs.append((span.reported_cost_usd, span.cost_usd))
     return SessionSummary(
         key=session.key,
         runtime=str(session.runtime),
@@ -277,7 +297,7 @@ def _summary(session: Session, row: Row, unknown: int) -> SessionSummary:
         branch=session.branch,
         started_at=session.started_at,
         ended_at=session.ended_at,
-        models=models,
+        models=sorted(models),
         totals=row,
         unknown_usage_calls=unknown,
         reported_cost_usd=sum(reported) if reported else None,

@@ -34,6 +34,10 @@ from bot.trace import RunType, Session, Span, Status, Tokens
 if TYPE_CHECKING:
     from bot.pricing import LongContext, PriceBook
 
+LLM, TOOL, SUBAGENT, OK, ERROR = RunType.LLM, RunType.TOOL, RunType.SUBAGENT, Status.OK, Status.ERROR
+"""The enum members tested for every span, as plain names: in Python 3.11 a member's lookup on its
+class costs as much as the rest of the test."""
+
 READ_TOOLS = frozenset({"Read", "read", "read_file"})
 """Claude Code, OpenCode, Gemini CLI: tools whose input hash is the path read."""
 EDIT_TOOLS = frozenset(
@@ -48,6 +52,10 @@ HUMAN_STOPS = frozenset({"rejected", "cancelled", "canceled", "interrupted"})
 CACHE_TTL = timedelta(minutes=5)
 """The shortest prompt-cache lifetime providers offer: a call later than this after the previous
 activity may miss the cache for want of a warm cache, not because caching is broken."""
+_NO_TIME = timedelta(0)
+_MILLISECOND = timedelta(milliseconds=1)
+"""Span durations are whole milliseconds: multiplying this is exact, and a third of what
+`timedelta(milliseconds=…)` costs, which `_idle_before` pays for most spans."""
 LOW_CACHE_RATIO = 0.5
 """Below this share of prompt tokens read from cache, a long context is not being cached."""
 MIN_LOW_CACHE_CALLS = 3
@@ -121,6 +129,8 @@ class Timeline:
     calls: list[Span]
     """The priced model calls: only they can weigh a finding."""
     tools: list[Span]
+    handoffs: list[Span]
+    """The subagent hand-offs."""
     cost_of: dict[str, float]
     """Each priced model call's cost by span id."""
     idle: dict[str, timedelta]
@@ -129,27 +139,53 @@ class Timeline:
 
     @classmethod
     def of(cls, session: Session) -> Timeline:
-        known, at = session.started_at, {}
-        for span in session.spans:
-            known = span.started_at or known
-            at[span.span_id] = known
-        floor = datetime.min.replace(tzinfo=known.tzinfo if known else None)
-        order = {span.span_id: index for index, span in enumerate(session.spans)}
-        spans = sorted(session.spans, key=lambda s: (at[s.span_id] or floor, order[s.span_id]))
+        at, in_order = _start_times(session)
+        spans = list(session.spans) if in_order else _sorted_by_start(session.spans, at)
         emitted: dict[str, list[Span]] = defaultdict(list)
-        for span in spans:
-            if span.run_type in (RunType.TOOL, RunType.SUBAGENT) and span.parent_id:
+        calls, tools, handoffs, cost_of = [], [], [], {}
+        for span in spans:  # one pass for all the lists: sessions are many and mostly short
+            run_type = span.run_type
+            if run_type is LLM:
+                if span.tokens is not None and span.cost_usd is not None:
+                    calls.append(span)
+                    cost_of[span.span_id] = span.cost_usd or 0.0
+                continue
+            if run_type is TOOL:
+                tools.append(span)
+            elif run_type is SUBAGENT:
+                handoffs.append(span)
+            else:
+                continue
+            if span.parent_id:
                 emitted[span.parent_id].append(span)
-        calls = [s for s in spans if s.run_type is RunType.LLM and s.tokens is not None and s.cost_usd is not None]
-        tools = [s for s in spans if s.run_type is RunType.TOOL]
-        cost_of = {c.span_id: c.cost_usd or 0.0 for c in calls}
-        return cls(session, spans, at, dict(emitted), calls, tools, cost_of, _idle_before(spans, at))
+        return cls(session, spans, at, dict(emitted), calls, tools, handoffs, cost_of, _idle_before(spans, at))
 
     def share(self, span: Span) -> float:
         """A tool call's even share of the model call that emitted it; 0 when that call is unpriced."""
         caller = span.parent_id or ""
         return self.cost_of.get(caller, 0.0) / len(self.emitted[caller]) if caller in self.emitted else 0.0
 
+
+def _start_times(session: Session) -> tuple[dict[str, datetime | None], bool]:
+    """Each span's start (see `Timeline.at`), and whether the spans are in time order already.
+
+    Logs are written as things happen, so they nearly always are, and sorting can be skipped. A
+    span id given twice counts as out of order: sorting keys both copies by the later one."""
+    known, previous, at, in_order = session.started_at, None, {}, True
+    for span in session.spans:
+        known = span.started_at or known
+        if previous is not None and known < previous:
+            in_order = False
+        at[span.span_id] = previous = known
+    return at, in_order and len(at) == len(session.spans)
+
+
+def _sorted_by_start(spans: list[Span], at: dict[str, datetime | None]) -> list[Span]:
+    """`spans` by start, in log order where starts tie; the spans before any known time first."""
+    last = at[spans[-1].span_id]
+    floor = datetime.min.replace(tzinfo=last.tzinfo if last else None)
+    order = {span.span_id: index for index, span in enumerate(spans)}
+    return sorted(spans, key=lambda s: (at[s.span_id] or floor, order[s.span_id]))
 
 
 def _idle_before(spans: list[Span], at: dict[str, datetime | None]) -> dict[str, timedelta]:
@@ -158,10 +194,11 @@ def _idle_before(spans: list[Span], at: dict[str, datetime | None]) -> dict[str,
         start = at[span.span_id]
         if start is None:
             continue
-        if span.run_type is RunType.LLM and busy_until is not None:
-            gaps[span.span_id] = max(start - busy_until, timedelta(0))
-        end = start + timedelta(milliseconds=span.duration_ms) if span.duration_ms else start
-        busy_until = end if busy_until is None or end > busy_until else busy_until
+        if busy_until is not None and span.run_type is LLM:
+            gaps[span.span_id] = start - busy_until if start > busy_until else _NO_TIME
+        end = start + span.duration_ms * _MILLISECOND if span.duration_ms else start
+        if busy_until is None or end > busy_until:
+            busy_until = end
     return gaps
 
 
@@ -171,9 +208,18 @@ class Context:
 
     thresholds: Waste
     prices: PriceBook
-    session_cost: Mapping[str, float]
-    """Each session's priced cost by key: a subagent hand-off is charged its child session's cost."""
-    agent_names: Mapping[str, str | None]
+    sessions: Mapping[str, Session]
+    """Every session by key, for the subagents that hand-offs ran as."""
+
+    def session_cost(self, key: str | None) -> float:
+        """A session's priced cost (0 for one not here): a subagent hand-off is charged its child
+        session's cost. Summed on demand, as only a fan-out finding asks."""
+        session = self.sessions.get(key or "")
+        return 0.0 if session is None else sum(c.cost_usd or 0.0 for c in Timeline.of(session).calls)
+
+    def agent_name(self, key: str | None) -> str | None:
+        session = self.sessions.get(key or "")
+        return None if session is None else session.agent_name
 
 
 Detector = Callable[[Timeline, Context], list[Finding]]
@@ -181,13 +227,12 @@ Detector = Callable[[Timeline, Context], list[Finding]]
 
 def find(sessions: Sequence[Session], thresholds: Waste, prices: PriceBook) -> list[Finding]:
     """Every finding above `min_avoidable_usd` in these (priced) sessions, most avoidable first."""
-    timelines = [Timeline.of(session) for session in sessions]
-    context = Context(
-        thresholds, prices,
-        {t.session.key: sum(c.cost_usd or 0.0 for c in t.calls) for t in timelines},
-        {s.key: s.agent_name for s in sessions},
-    )
-    found = [f for timeline in timelines for detect in DETECTORS for f in detect(timeline, context)]
+    context = Context(thresholds, prices, {s.key: s for s in sessions})
+    found: list[Finding] = []
+    for session in sessions:  # one timeline at a time: the collector would walk them all again and again
+        timeline = Timeline.of(session)
+        for detect in DETECTORS if timeline.calls else WITHOUT_PRICED_CALLS:
+            found.extend(detect(timeline, context))
     kept = [f for f in found if f.avoidable_usd >= thresholds.min_avoidable_usd and f.avoidable_usd > 0]
     return sorted(kept, key=lambda f: (-f.avoidable_usd, f.session, f.kind, f.span_ids))
 
@@ -219,16 +264,16 @@ def retry_loop(timeline: Timeline, context: Context) -> list[Finding]:
     first are avoidable. A success of that call ends the run, and so does any successful edit,
     because then the retry runs against changed code and is the normal fix-and-rerun loop."""
     limit = context.thresholds.retry_loop
-    if limit is None:
-        return []
+    if limit is None or sum(s.status is ERROR for s in timeline.tools) < limit:
+        return []  # a run is made of failures only
     runs: dict[tuple[str, str], list[Span]] = {}
     loops: list[list[Span]] = []
     for span in timeline.tools:
         key = (span.tool_name or span.name, span.tool_input_hash or "")
-        if span.status is Status.OK and key[0] in EDIT_TOOLS:
+        if span.status is OK and key[0] in EDIT_TOOLS:
             loops.extend(runs.values())
             runs.clear()
-        elif span.status is Status.ERROR and span.error_kind not in HUMAN_STOPS and span.tool_input_hash:
+        elif span.status is ERROR and span.error_kind not in HUMAN_STOPS and span.tool_input_hash:
             runs.setdefault(key, []).append(span)
         else:
             loops.append(runs.pop(key, []))
@@ -257,13 +302,13 @@ def _retry_finding(timeline: Timeline, run: list[Span]) -> Finding:
 def repeated_read(timeline: Timeline, context: Context) -> list[Finding]:
     """The same file read `repeated_read` times with no edit of it in between; the re-reads are avoidable."""
     limit = context.thresholds.repeated_read
-    if limit is None:
-        return []
+    if limit is None or sum(s.tool_name in READ_TOOLS for s in timeline.tools) < limit:
+        return []  # too few reads for a run of them
     runs: dict[str, list[Span]] = {}
     done: list[list[Span]] = []
     for span in timeline.tools:
         digest = span.tool_input_hash
-        if digest is None or span.status is not Status.OK:
+        if digest is None or span.status is not OK:
             continue
         if span.tool_name in EDIT_TOOLS:
             done.append(runs.pop(digest, []))
@@ -305,7 +350,7 @@ def model_overkill(timeline: Timeline, context: Context) -> list[Finding]:
 def _routine(call: Span, timeline: Timeline, limit: int) -> bool:
     emitted = timeline.emitted.get(call.span_id, [])
     small = call.tokens is not None and call.tokens.output <= limit
-    return small and len(emitted) <= 1 and all(s.run_type is RunType.TOOL for s in emitted)
+    return small and len(emitted) <= 1 and all(s.run_type is TOOL for s in emitted)
 
 
 def _overkill(timeline: Timeline, context: Context, model: str, calls: list[Span]) -> Finding | None:
@@ -345,7 +390,9 @@ def subagent_fanout(timeline: Timeline, context: Context) -> list[Finding]:
     The cheapest subagents beyond the limit are the avoidable part (a conservative guess at the
     ones that duplicated another's exploration)."""
     at_once_limit, total_limit = context.thresholds.subagent_fanout, context.thresholds.subagent_total
-    handoffs = [s for s in timeline.spans if s.run_type is RunType.SUBAGENT and s.status is Status.OK]
+    handoffs = [s for s in timeline.handoffs if s.status is OK]
+    if not handoffs:
+        return []  # the limits are at least one, so none is never too many
     peak = _largest_concurrent(timeline, handoffs)
     over_at_once = len(peak) - at_once_limit if at_once_limit is not None else 0
     over_total = len(handoffs) - total_limit if total_limit is not None else 0
@@ -354,8 +401,8 @@ def subagent_fanout(timeline: Timeline, context: Context) -> list[Finding]:
         return []
     by_total = over_total >= over_at_once
     involved = handoffs if by_total else peak
-    costs = [context.session_cost.get(s.child_session_key or "", 0.0) for s in involved]
-    names = Counter(context.agent_names.get(s.child_session_key or "") or s.tool_name or s.name for s in involved)
+    costs = [context.session_cost(s.child_session_key) for s in involved]
+    names = Counter(context.agent_name(s.child_session_key) or s.tool_name or s.name for s in involved)
     kinds = ", ".join(f"{count} {name}" for name, count in sorted(names.items(), key=lambda kv: (-kv[1], kv[0])))
     if by_total:
         head = f"{len(handoffs)} subagents in the session ({kinds}; limit {total_limit}), at most {len(peak)} at once"
@@ -391,14 +438,13 @@ def context_growth(timeline: Timeline, context: Context) -> list[Finding]:
     though the previous activity was recent enough for a warm cache. The avoidable part is what
     reading the previous call's prompt from cache would have saved."""
     limit = context.thresholds.context_growth
-    if limit is None:
-        return []
-    idle = timeline.idle
-    calls, previous, large = timeline.calls, {}, []
+    calls = timeline.calls
+    if limit is None or len(calls) <= MIN_LOW_CACHE_CALLS:
+        return []  # the first call has no previous one to have cached
+    idle, previous, large = timeline.idle, {}, []
     for before, call in zip(calls, calls[1:]):
         previous[call.span_id] = before
-        warm = idle.get(call.span_id, timedelta(0)) <= CACHE_TTL
-        if warm and _prompt(call.tokens) >= limit:
+        if _prompt(call.tokens) >= limit and idle.get(call.span_id, _NO_TIME) <= CACHE_TTL:
             large.append(call)
     prompt = sum(_prompt(c.tokens) for c in large)
     cached = sum(c.tokens.cache_read for c in large if c.tokens)
@@ -484,9 +530,8 @@ def runaway_session(timeline: Timeline, context: Context) -> list[Finding]:
 
     The cost limit, `runaway_usd`, is off by default: `budget.session` already lists the sessions
     over a per-session budget, and this must not say it twice."""
-    idle_limit = context.thresholds.runaway_idle_minutes
     idle = timeline.idle
-    breaks = {k for k, gap in idle.items() if idle_limit is not None and gap >= timedelta(minutes=idle_limit)}
+    breaks = _after_breaks(idle, context.thresholds.runaway_idle_minutes)
     found = []
     long_run = _long_run(timeline, context, idle, breaks)
     if long_run is not None:
@@ -495,6 +540,14 @@ def runaway_session(timeline: Timeline, context: Context) -> list[Finding]:
     if resumed:
         found.append(_resumed_finding(timeline, context, resumed, idle))
     return found
+
+
+def _after_breaks(idle: dict[str, timedelta], minutes: float | None) -> set[str]:
+    """The model calls (priced or not) made after a break of `minutes` or more."""
+    if minutes is None:
+        return set()
+    shortest = timedelta(minutes=minutes)
+    return {key for key, gap in idle.items() if gap >= shortest}
 
 
 def _long_run(timeline: Timeline, context: Context, idle: dict[str, timedelta], breaks: set[str]) -> Finding | None:
@@ -517,17 +570,20 @@ def _limit_reached(
     minutes, usd = context.thresholds.runaway_minutes, context.thresholds.runaway_usd
     calls = timeline.calls
     start = timeline.at[calls[0].span_id] if calls else None
+    longest = None if minutes is None else timedelta(minutes=minutes)
     if start is None:
         return None
-    paused, spent = timedelta(0), 0.0
+    if usd is None and (longest is None or (timeline.at[calls[-1].span_id] or start) - start <= longest):
+        return None  # calls are in time order, so none was active for longer than the first to the last took
+    paused, spent = _NO_TIME, 0.0
     for index, call in enumerate(calls):
         if call.span_id in breaks:
             paused += idle[call.span_id]
         spent += call.cost_usd or 0.0
         active = (timeline.at[call.span_id] or start) - start - paused
-        if minutes is not None and active > timedelta(minutes=minutes):
+        if longest is not None and active > longest:
             pauses = f", breaks of {context.thresholds.runaway_idle_minutes:g} min or more not counted" if breaks else ""
-            return index, f"still running after {_duration(timedelta(minutes=minutes))} of activity{pauses}"
+            return index, f"still running after {_duration(longest)} of activity{pauses}"
         if usd is not None and spent > usd:
             return index + 1, f"past ${usd:,.2f} of spend (`runaway_usd`)"
     return None
@@ -589,3 +645,8 @@ DETECTORS: tuple[Detector, ...] = (
     runaway_session,
 )
 """Every detector `find` runs, in the order a reader meets their findings when amounts tie."""
+WITHOUT_PRICED_CALLS: tuple[Detector, ...] = (subagent_fanout,)
+"""The detectors worth running on a session without priced calls of its own (no model calls, or
+none of known usage and price: a sixth of the sessions in a large corpus). A fan-out is charged
+the subagents' sessions; every other detector weighs a finding by the session's own priced calls,
+so there it could only find $0, which `find` drops."""
