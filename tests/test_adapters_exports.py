@@ -89,6 +89,18 @@ def test_langsmith_post_and_patch_merge(agent_fixtures: Path) -> None:
     assert unknown.tokens is None  # usage unknown, not zero
 
 
+def test_langsmith_batch_whose_post_or_patch_is_not_a_list_is_counted(tmp_path: Path) -> None:
+    """A batch body with `"post": true` (found by the fuzz test) keeps its other half's runs and
+    counts the bad half, instead of failing the whole read."""
+    run = {"id": "r1", "trace_id": "t", "run_type": "llm", "name": "gpt", "start_time": "2026-01-01T10:00:00Z",
+           "outputs": {"usage_metadata": {"input_tokens": 10, "output_tokens": 5}}}
+    batch = tmp_path / "batch.json"
+    batch.write_text(__import__("json").dumps({"post": True, "patch": [run]}))
+    result = langsmith.ADAPTER.read(batch)
+    assert [span.span_id for session in result.sessions for span in session.spans] == ["deepagents:run:r1"]
+    assert result.skipped == {"bad_record": 1}
+
+
 def test_langsmith_coding_agent_metadata(tmp_path: Path) -> None:
     """coding-agent-v1: session `<ls_integration>:<thread_id>`, subagents apart, git metadata, inclusive input."""
     identity = {"ls_integration": "claude-code", "thread_id": "sess_7f3c", "repository_url": "https://github.com/acme/widgets",

@@ -82,7 +82,9 @@ def _load(path: Path, skipped: Counter[str]) -> dict[str, dict[str, Any]]:
             skipped["malformed_json"] += 1
             return {}
         if isinstance(data, dict) and ("post" in data or "patch" in data):
-            records = [*(data.get("post") or []), *(data.get("patch") or [])]
+            parts = [data.get("post"), data.get("patch")]
+            records = [record for part in parts if isinstance(part, list) for record in part]
+            skipped["bad_record"] += sum(part is not None and not isinstance(part, list) for part in parts)
         elif isinstance(data, dict) and isinstance(data.get("runs"), list):
             records = data["runs"]
         else:
