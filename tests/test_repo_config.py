@@ -190,6 +190,17 @@ def test_error_lines_point_at_the_key(text: str, line: int, key_path: str) -> No
     assert (error.line, error.key_path) == (line, key_path), error.describe()
 
 
+@pytest.mark.parametrize("breaker", ["\x85", "\u2028", "\r"], ids=["NEL", "line-separator", "lone-CR"])
+def test_lines_are_counted_as_github_shows_them(breaker: str) -> None:
+    """YAML also ends a line at NEL, U+2028 and a lone CR; the check run points at the line a
+    reader sees, where only `\n` does (found by the fuzz test: NEL pushed the line past the end)."""
+    error = parse(f"{breaker}{breaker}version: 1\nbudget:\n  pr: -3\n")
+    assert isinstance(error, ConfigError), error
+    assert (error.line, error.column, error.key_path) == (3, 3, "budget.pr"), error.describe()
+    unclosed = parse(f"version: 1{breaker}message: \"open\n")
+    assert isinstance(unclosed, ConfigError) and unclosed.line == 1, unclosed
+
+
 def test_the_topmost_problem_is_shown_and_the_rest_counted() -> None:
     error = parse("check:\n  mode: loud\nbudget:\n  pr: x\n  warn: 9\n")
     assert isinstance(error, ConfigError)

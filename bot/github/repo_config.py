@@ -361,6 +361,16 @@ def _load(text: str) -> tuple[Node | None, object] | ConfigError:
             loader.dispose()
 
 
+def _line_column(mark: yaml.Mark) -> tuple[int, int]:
+    """1-based line and column as GitHub shows the file, where only `\n` ends a line: YAML also
+    breaks lines at a lone `\r`, NEL and the Unicode line separators, so its own count can
+    point past the end of the file a reader sees."""
+    text, at = mark.buffer, mark.pointer
+    if text is None:
+        return mark.line + 1, mark.column + 1
+    return text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+
+
 def _ord(character: str | int) -> int:
     return character if isinstance(character, int) else ord(character)
 
@@ -376,10 +386,10 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> ConfigError:
     mark = (exc.context_mark if at_end else None) or exc.problem_mark or exc.context_mark
     if "'\\t'" in problem:
         problem += " (indent with spaces; YAML does not allow tabs)"
-    line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    line, column = _line_column(mark) if mark else (None, None)
     context = f"{exc.context}, " if exc.context else ""
-    if exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
-        context = f"{exc.context} (started on line {exc.context_mark.line + 1}), "
+    if exc.context and exc.context_mark and (started := _line_column(exc.context_mark)[0]) != line:
+        context = f"{exc.context} (started on line {started}), "
     return ConfigError(line, column, _clip(f"invalid YAML: {context}{problem}", 200), None)
 
 
@@ -399,9 +409,9 @@ def _duplicate_key(root: Node | None) -> ConfigError | None:
                 if isinstance(key, ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
                     earlier = first.setdefault((key.tag, key.value), key)
                     if earlier is not key:
-                        where = earlier.start_mark.line + 1
+                        where = _line_column(earlier.start_mark)[0]
                         message = f"the key `{_clip(key.value)}` appears twice (first on line {where}); keep one"
-                        return ConfigError(key.start_mark.line + 1, key.start_mark.column + 1, message, None)
+                        return ConfigError(*_line_column(key.start_mark), message, None)
                 pending += [key, value]
         elif isinstance(node, SequenceNode):
             pending += node.value
@@ -433,7 +443,7 @@ def _error_at(root: Node | None, loc: tuple[int | str, ...], message: str) -> Co
 def _error_from(node: Node | None, message: str, path: str) -> ConfigError:
     if node is None:
         return ConfigError(None, None, message, path or None)
-    return ConfigError(node.start_mark.line + 1, node.start_mark.column + 1, message, path or None)
+    return ConfigError(*_line_column(node.start_mark), message, path or None)
 
 
 def _locate(root: Node | None, loc: tuple[int | str, ...]) -> Node | None:
