@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,7 +29,9 @@ MAX_BYTES = 16 * 1024 * 1024
 class Intake:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._waiting: list[tuple[deliveries.Received, asyncio.Future[bool]]] = []
+        self._waiting: deque[tuple[deliveries.Received, asyncio.Future[bool]]] = deque()
+        self._writing: list[tuple[deliveries.Received, asyncio.Future[bool]]] = []
+        """The batch being committed: a shutdown that cancels the commit must still answer it."""
         self._wake = asyncio.Event()
 
     async def store(self, received: deliveries.Received) -> bool:
@@ -48,7 +51,7 @@ class Intake:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-            for _, done in self._waiting:
+            for _, done in (*self._writing, *self._waiting):
                 if not done.done():
                     done.set_exception(ConnectionError("shutting down before the delivery was stored"))
 
@@ -57,12 +60,14 @@ class Intake:
             await self._wake.wait()
             self._wake.clear()
             while self._waiting:
-                await self._write(self._take())
+                self._writing = self._take()
+                await self._write(self._writing)
+                self._writing = []
 
     def _take(self) -> list[tuple[deliveries.Received, asyncio.Future[bool]]]:
         batch, size = [], 0
         while self._waiting and len(batch) < MAX_ROWS and (not batch or size + len(self._waiting[0][0].payload) <= MAX_BYTES):
-            item = self._waiting.pop(0)
+            item = self._waiting.popleft()
             batch.append(item)
             size += len(item[0].payload)
         return batch
