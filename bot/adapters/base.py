@@ -158,11 +158,14 @@ class JsonLines:
             st = os.fstat(fh.fileno())
             self.size, self.mtime_ns = st.st_size, st.st_mtime_ns
             fh.seek(self.offset)
-            # Ask for what is there (and one byte more, to see the end in the same call): an
-            # 8 MB read of a 50 kB log costs four times as much, and most logs are small.
+            # First ask for what is there (and one byte more, to see the end in the same call):
+            # an 8 MB read of a 50 kB log costs four times as much, and most logs are small.
+            # Whatever the agent appends meanwhile is read in whole chunks: reads of the first
+            # size would crawl through it, re-joining a growing line each time.
             want = min(max(st.st_size - self.offset, 0) + 1, _CHUNK)
             pending = b""
             while chunk := fh.read(want):
+                want = _CHUNK
                 buf = pending + chunk if pending else chunk
                 lines = buf.split(b"\n")
                 pending = lines.pop()
