@@ -127,7 +127,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     prices_stamp = _stamp(settings.prices_path)
     config_text = _local_config(scope.worktree)
     extra = (scope, args.format, prices_stamp, WASTE_VERSION, config_text)
-    key = offline.fingerprint(env, home, extra) if cache_dir else ""
+    key = offline.fingerprint(home, extra) if cache_dir else ""
     if cache_dir and (data := offline.cached_output(cache_dir, key, env, home)) is not None:
         _write_out(data)
         return 0

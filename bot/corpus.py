@@ -133,14 +133,16 @@ def stand_ins_to_drop(sessions: Iterable[Session], owned: Iterable[tuple[str, Sp
             per_call.add(family_of.get(key, key))
             if span.origin is Origin.LOG:
                 logged.add(family_of.get(key, key))
-    dropped = set()
-    for key, span in owned:
-        group = family_of.get(key, key)
-        if span.origin is Origin.METRIC and group in per_call:
-            dropped.add(span.span_id)
-        elif span.origin is Origin.TELEMETRY and span.request_id is None and group in logged:
-            dropped.add(span.span_id)
-    return dropped
+    return {span.span_id for key, span in owned
+            if is_redundant(span.origin, span.request_id, family_of.get(key, key), per_call, logged)}
+
+
+def is_redundant(origin: str, request_id: str | None, family: str, per_call: set[str], logged: set[str]) -> bool:
+    """The rule of `stand_ins_to_drop` for one span of `family`, given the families with per-call
+    records (`per_call`) and with native-log calls (`logged`); the store applies it too."""
+    if origin == Origin.METRIC:
+        return family in per_call
+    return origin == Origin.TELEMETRY and request_id is None and family in logged
 
 
 def _merge_session_meta(session: Session, incoming: Session) -> None:

@@ -1,7 +1,8 @@
 """Traces into the store: native logs read from where each file stopped, and uploaded batches.
 
-Each log unit is read, priced and stored in its own transaction together with its cursors, so
-an interrupted run loses nothing and a re-run reads only what is new.
+Log units are read in batches (BATCH_UNITS cursors loaded at a time) and stored, priced, in
+transactions of about BATCH_SPANS spans together with the cursors of the units they came from,
+so an interrupted run loses nothing it committed and a re-run reads only what is new.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -81,14 +83,16 @@ async def _ingest_batch(
     async with session_scope(engine) as db:
         cursors = await queries.load_cursors(db, [str(path) for _, path in units], [p.is_dir() for _, p in units])
     pending: list[tuple[str, ParseResult]] = []
+    pending_spans = 0
     for adapter, path in units:
         if not _unchanged(path, cursors):
             result = adapter.read(path, cursors)
             summary.skipped.update(result.skipped)
             pending.append((adapter.name, result))
-            if sum(len(s.spans) for _, r in pending for s in r.sessions) >= BATCH_SPANS:
+            pending_spans += sum(len(s.spans) for s in result.sessions)
+            if pending_spans >= BATCH_SPANS:
                 await _store(engine, pending, prices, summary)
-                pending = []
+                pending, pending_spans = [], 0
         on_unit(path)
     if pending:
         await _store(engine, pending, prices, summary)
@@ -102,7 +106,7 @@ def _unchanged(path: Path, cursors: dict[str, Cursor]) -> bool:
         st = path.stat()
     except OSError:
         return False
-    return path.is_file() and (st.st_size, st.st_mtime_ns) == (cursor.size, cursor.mtime_ns)
+    return S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns) == (cursor.size, cursor.mtime_ns)
 
 
 async def _store(engine: AsyncEngine, results: list[tuple[str, ParseResult]], prices: PriceBook, summary: IngestSummary) -> None:

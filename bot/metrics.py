@@ -241,10 +241,8 @@ def _ranked(rows: dict[str, build.Row]) -> list[build.Row]:
 
 def _merge(rows: dict[str, build.Row], name: str, row: build.Row) -> None:
     target = rows.setdefault(name, build.Row(name))
-    target.tokens = target.tokens + row.tokens
+    target.add_counts(row)
     target.cost_usd += row.cost_usd
-    target.unpriced_tokens += row.unpriced_tokens
-    target.calls += row.calls
 
 
 def _value(name: str, pulls: Iterable[PullInfo], cost: Any = None) -> Value:

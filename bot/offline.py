@@ -102,7 +102,7 @@ def load_sessions(env: Mapping[str, str], home: Path, cache_dir: Path | None) ->
     return logcache.load(env, home, cache_dir)
 
 
-def fingerprint(env: Mapping[str, str], home: Path, extra: tuple[Any, ...]) -> str:
+def fingerprint(home: Path, extra: tuple[Any, ...]) -> str:
     """The key of a rendering: the report's arguments, the price data stamp and the cache layout.
 
     Whether the logs changed is the snapshot's business (`cached_output`), so this does no I/O.

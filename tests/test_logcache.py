@@ -88,7 +88,7 @@ def test_an_unreadable_cache_file_is_read_again_from_the_logs(logs: tuple[dict[s
 def test_a_changed_discovery_override_is_a_different_machine(logs: tuple[dict[str, str], Path], tmp_path: Path) -> None:
     env, home = logs
     cache = tmp_path / "cache"
-    key = offline.fingerprint(env, home, ("json",))
+    key = offline.fingerprint(home, ("json",))
     _load(env, home, cache)
     offline.store_output(cache, key, b"stale")
     assert offline.cached_output(cache, key, env, home) == b"stale"

@@ -28,9 +28,8 @@ __all__ = ["ADAPTERS", "Adapter", "Cursor", "FormatError", "ParseResult", "by_na
 
 
 def by_name(name: str) -> Adapter:
-    for adapter in ADAPTERS:
-        if adapter.name == name:
-            return adapter
+    if name in _BY_NAME:
+        return _BY_NAME[name]
     known = ", ".join(a.name for a in ADAPTERS)
     raise FormatError(f"unknown format {name!r} (known: {known})")
 
@@ -73,10 +72,10 @@ def walk(root: Path, forced: Adapter | None = None, known: Mapping[str, str] | N
     their size and mtime) to the name of the adapter that claimed them: they are not opened
     and identified again.
     """
-    if forced is not None and root.is_file():
+    is_file = root.is_file()
+    if forced is not None and is_file:
         yield forced, root
         return
-    is_file = root.is_file()
     yield from _walk(root, forced, known or {}, is_file, not is_file and root.is_dir() and not root.is_symlink())
 
 

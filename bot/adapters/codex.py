@@ -170,7 +170,6 @@ class _Reader:
     """One pass over the new part of one rollout file."""
 
     def __init__(self, path: Path, cursor: Cursor | None, skipped: Counter[str]) -> None:
-        self.path = path
         self.skipped = skipped
         self.state, self.tools = _State(sid=_session_id_from_name(path)), {}
         if cursor is not None and cursor.state:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import Cursor
 from bot.db.models import IngestCursor, SessionRow, SpanRow
-from bot.corpus import family
+from bot.corpus import family, is_redundant
 from bot.trace import Integration, Origin, Runtime, RunType, Session, Span, Status, Tokens
 
 _BATCH = 2000
@@ -125,22 +125,21 @@ async def _drop_stand_ins(db: AsyncSession, families: set[str]) -> None:
             family_of[key] = root
     keys = sorted(family_of)
     calls: set[tuple[str, str]] = set()  # (family, origin) with per-call records
-    stand_ins: list[tuple[str, str, str | None]] = []  # (span id, session key, origin)
+    stand_ins: list[tuple[str, str, str | None, str | None]] = []  # (span id, session key, origin, request id)
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         origins = sa.select(p.session_key, p.origin).where(
             p.session_key.in_(chunk), p.run_type == RunType.LLM.value,
             p.origin.in_((Origin.LOG.value, Origin.TELEMETRY.value))).distinct()
         calls |= {(family_of[key], origin) for key, origin in await db.execute(origins)}
-        candidates = sa.select(p.span_id, p.session_key, p.origin).where(
+        candidates = sa.select(p.span_id, p.session_key, p.origin, p.request_id).where(
             p.session_key.in_(chunk),
             sa.or_(p.origin == Origin.METRIC.value, sa.and_(p.origin == Origin.TELEMETRY.value, p.request_id.is_(None))))
         stand_ins += [tuple(row) for row in await db.execute(candidates)]
     per_call = {family for family, _ in calls}
     logged = {family for family, origin in calls if origin == Origin.LOG.value}
-    ids = [span_id for span_id, key, origin in stand_ins
-           if (origin == Origin.METRIC.value and family_of[key] in per_call)
-           or (origin == Origin.TELEMETRY.value and family_of[key] in logged)]
+    ids = [span_id for span_id, key, origin, request_id in stand_ins
+           if is_redundant(origin, request_id, family_of[key], per_call, logged)]
     for start in range(0, len(ids), 500):
         await db.execute(sa.delete(_SPANS).where(_SPANS.c.span_id.in_(ids[start : start + 500])))
 

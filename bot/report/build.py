@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.report.waste import Finding
-from bot.trace import RunType, Session, Span, Tokens
+from bot.trace import LLM, SUBAGENT, TOOL, Session, Span, Tokens
 
 RECONCILE_TOLERANCE = 0.01
 """A tool's own cost and ours differ visibly past 1 %."""
@@ -24,10 +24,6 @@ NO_TOOL = "(no tool)"
 MAIN_AGENT = "(main agent)"
 UNKNOWN_MODEL = "(unknown model)"
 UNNAMED_SUBAGENT = "(unnamed subagent)"
-
-LLM, TOOL, SUBAGENT = RunType.LLM, RunType.TOOL, RunType.SUBAGENT
-"""The run types tested for every span, as plain names: in Python 3.11 a member's lookup on its
-class costs as much as the rest of the test."""
 
 
 @dataclass(slots=True)
@@ -41,7 +37,7 @@ class Row:
     calls: int = 0
 
     def add_call(self, tokens: Tokens, cost: float | None) -> None:
-        _accumulate(self.tokens, tokens)
+        self.tokens.accumulate(tokens)
         self.calls += 1
         if cost is None:
             self.unpriced_tokens += tokens.total
@@ -52,7 +48,7 @@ class Row:
         """Add another row's tokens and calls, not its cost. Counts are integers, so adding a
         subtotal gives what adding each call would; costs are floats, added call by call so that
         every total rounds as it always has."""
-        _accumulate(self.tokens, other.tokens)
+        self.tokens.accumulate(other.tokens)
         self.calls += other.calls
         self.unpriced_tokens += other.unpriced_tokens
 
@@ -267,16 +263,6 @@ def _shares(tokens: Tokens, parts: int) -> list[Tokens]:
         tokens.input, tokens.output, tokens.cache_read, tokens.cache_write_5m, tokens.cache_write_1h, tokens.reasoning,
     )]
     return [Tokens(*[whole + (index < rest) for whole, rest in split]) for index in range(parts)]
-
-
-def _accumulate(into: Tokens, tokens: Tokens) -> None:
-    """Add in place: a row's own running total, so a hundred thousand calls make no new objects."""
-    into.input += tokens.input
-    into.output += tokens.output
-    into.cache_read += tokens.cache_read
-    into.cache_write_5m += tokens.cache_write_5m
-    into.cache_write_1h += tokens.cache_write_1h
-    into.reasoning += tokens.reasoning
 
 
 def _summary(session: Session, row: Row, unknown: int) -> SessionSummary:

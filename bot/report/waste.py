@@ -29,14 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from bot.github.repo_config import CONFIG_PATH, ConfigError, RepoConfig, Waste
 from bot.pricing import normalize_model
-from bot.trace import RunType, Session, Span, Status, Tokens
+from bot.trace import ERROR, LLM, OK, SUBAGENT, TOOL, Session, Span, Tokens
 
 if TYPE_CHECKING:
     from bot.pricing import LongContext, PriceBook
-
-LLM, TOOL, SUBAGENT, OK, ERROR = RunType.LLM, RunType.TOOL, RunType.SUBAGENT, Status.OK, Status.ERROR
-"""The enum members tested for every span, as plain names: in Python 3.11 a member's lookup on its
-class costs as much as the rest of the test."""
 
 READ_TOOLS = frozenset({"Read", "read", "read_file"})
 """Claude Code, OpenCode, Gemini CLI: tools whose input hash is the path read."""
@@ -121,7 +117,6 @@ class Timeline:
     """One session's spans in time order, with the cost each is charged (see the module docstring)."""
 
     session: Session
-    spans: list[Span]
     at: dict[str, datetime | None]
     """Each span's start; a span the log gave no time takes the time of the span before it."""
     emitted: dict[str, list[Span]]
@@ -140,13 +135,13 @@ class Timeline:
     @classmethod
     def of(cls, session: Session) -> Timeline:
         at, in_order = _start_times(session)
-        spans = list(session.spans) if in_order else _sorted_by_start(session.spans, at)
+        spans = session.spans if in_order else _sorted_by_start(session.spans, at)
         emitted: dict[str, list[Span]] = defaultdict(list)
         calls, tools, handoffs, cost_of = [], [], [], {}
         for span in spans:  # one pass for all the lists: sessions are many and mostly short
             run_type = span.run_type
             if run_type is LLM:
-                if span.tokens is not None and span.cost_usd is not None:
+                if _is_priced_call(span):
                     calls.append(span)
                     cost_of[span.span_id] = span.cost_usd or 0.0
                 continue
@@ -158,12 +153,17 @@ class Timeline:
                 continue
             if span.parent_id:
                 emitted[span.parent_id].append(span)
-        return cls(session, spans, at, dict(emitted), calls, tools, handoffs, cost_of, _idle_before(spans, at))
+        return cls(session, at, dict(emitted), calls, tools, handoffs, cost_of, _idle_before(spans, at))
 
     def share(self, span: Span) -> float:
         """A tool call's even share of the model call that emitted it; 0 when that call is unpriced."""
         caller = span.parent_id or ""
         return self.cost_of.get(caller, 0.0) / len(self.emitted[caller]) if caller in self.emitted else 0.0
+
+
+def _is_priced_call(span: Span) -> bool:
+    """A model call with usage and a price: one of `Timeline.calls`."""
+    return span.run_type is LLM and span.tokens is not None and span.cost_usd is not None
 
 
 def _start_times(session: Session) -> tuple[dict[str, datetime | None], bool]:
@@ -215,7 +215,7 @@ class Context:
         """A session's priced cost (0 for one not here): a subagent hand-off is charged its child
         session's cost. Summed on demand, as only a fan-out finding asks."""
         session = self.sessions.get(key or "")
-        return 0.0 if session is None else sum(c.cost_usd or 0.0 for c in Timeline.of(session).calls)
+        return 0.0 if session is None else sum(span.cost_usd or 0.0 for span in session.spans if _is_priced_call(span))
 
     def agent_name(self, key: str | None) -> str | None:
         session = self.sessions.get(key or "")
@@ -440,7 +440,7 @@ def context_growth(timeline: Timeline, context: Context) -> list[Finding]:
     limit = context.thresholds.context_growth
     calls = timeline.calls
     if limit is None or len(calls) <= MIN_LOW_CACHE_CALLS:
-        return []  # the first call has no previous one to have cached
+        return []  # too few calls after the first (which has no previous one) to judge the cache by
     idle, previous, large = timeline.idle, {}, []
     for before, call in zip(calls, calls[1:]):
         previous[call.span_id] = before
