@@ -24,7 +24,7 @@ def main() -> int:
     args = parser.parse_args()
     targets = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_fuzz_*.py"))
     targets.append("tests/test_repo_config.py")
-    env = os.environ | {"AGENTSPEND_FUZZ_EXAMPLES": str(args.examples)}
+    env = os.environ | {"AGENTSPEND_FUZZ_EXAMPLES": str(args.examples), "AGENTSPEND_FUZZ_RANDOM": "1"}
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:warnings",
                              "--hypothesis-show-statistics", *targets], cwd=ROOT, env=env)

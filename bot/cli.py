@@ -155,12 +155,17 @@ def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str, c
     from bot.report import build, render, waste
 
     sessions, skipped = loaded
+    del loaded
     kept = build.keep_sessions(sessions, scope.keeps)
+    del sessions
     prices = _price_book(settings)
     prices.price_sessions(kept)
     report = build.build(kept, prices.source, dict(skipped))
     thresholds, report.waste_thresholds = waste.thresholds(repo_config.parse(config_text), "in this checkout")
     report.findings = waste.find(kept, thresholds, prices)
+    # The report holds figures only: freeing the spans first lets the rendering reuse their
+    # memory instead of adding to the run's peak (about 20 MB at 1 GB of logs).
+    del kept
     return render.as_json(report) if fmt == "json" else render.comment(report, scope=scope.describe()).encode()
 
 

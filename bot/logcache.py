@@ -81,13 +81,19 @@ def _unit(path: str, adapter: str, cursors: dict[str, Cursor], sessions: list[Se
 
 
 def _decode(frame: bytes) -> Unit:
-    """A unit from its frame, its repeated strings made one object again, as the adapter made
-    them (a model name is a call's model and name, a call's id its tools' parent): decoded
+    """A unit from its frame, its repeated strings made one object again: as the adapter made
+    them (a model name is a call's model and name, a call's id its tools' parent; a session's
+    repeated command has one hash), and across units (a working directory, a branch). Decoded
     separately, they took a tenth of the memory of a large report."""
     unit = _UNIT.decode(frame)
     shared = _SHARED
     for session in unit.sessions:
+        if session.cwd is not None:
+            session.cwd = shared.setdefault(session.cwd, session.cwd)
+        if session.branch is not None:
+            session.branch = shared.setdefault(session.branch, session.branch)
         ids = {span.span_id: span.span_id for span in session.spans}
+        hashes: dict[str, str] = {}
         for span in session.spans:
             span.name = shared.setdefault(span.name, span.name)
             if span.model is not None:
@@ -96,13 +102,18 @@ def _decode(frame: bytes) -> Unit:
                 span.provider = shared.setdefault(span.provider, span.provider)
             if span.tool_name is not None:
                 span.tool_name = shared.setdefault(span.tool_name, span.tool_name)
+            if span.tool_input_hash is not None:  # a command a session runs again and again
+                span.tool_input_hash = hashes.setdefault(span.tool_input_hash, span.tool_input_hash)
+            if span.error_kind is not None:
+                span.error_kind = shared.setdefault(span.error_kind, span.error_kind)
             if span.parent_id is not None:
                 span.parent_id = ids.get(span.parent_id, span.parent_id)
     return unit
 
 
 _SHARED: dict[str, str] = {}
-"""Model, provider and tool names seen in this process (a few hundred at most)."""
+"""Names, directories and branches seen in this process: few distinct values (hashes and times,
+mostly distinct in real logs, are not kept here, or this would grow as large as what it saves)."""
 
 _ENCODE = msgspec.msgpack.Encoder().encode
 _UNIT = msgspec.msgpack.Decoder(Unit)

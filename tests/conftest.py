@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
 AGENT_FIXTURES = FIXTURES / "agents"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+FUZZ_RANDOM = bool(os.environ.get("AGENTSPEND_FUZZ_RANDOM"))
+"""Whether the fuzz properties draw new examples each run. The suite runs them derandomized (the
+same examples every time), so a landing cannot fail on a case Hypothesis happened to find that
+day; bench/fuzz.py sets AGENTSPEND_FUZZ_RANDOM and runs many random examples to look for them."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,7 +60,6 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
 # --- databases: every test that takes `database_url` runs on SQLite and on real Postgres ---------
 
 import asyncio  # noqa: E402
-import os  # noqa: E402
 import shutil  # noqa: E402
 import uuid  # noqa: E402
 

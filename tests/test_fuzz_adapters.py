@@ -25,10 +25,11 @@ from bot import adapters
 from bot.adapters.base import Adapter
 from bot.pricing import PriceBook
 from bot.report import build
-from conftest import AGENT_FIXTURES
+from conftest import AGENT_FIXTURES, FUZZ_RANDOM
 
 EXAMPLES = int(os.environ.get("AGENTSPEND_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=False)
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+                derandomize=not FUZZ_RANDOM)
 PRICES = PriceBook.load(None)
 
 

@@ -14,12 +14,15 @@ from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.adapters.otlp import REQUESTS, OtlpError, decode, to_sessions
+from bot.adapters.otlp import OtlpError, to_sessions
+from bot.adapters.otlp_wire import REQUESTS, decode
 from bot.pricing import PriceBook
 from bot.report import build
+from conftest import FUZZ_RANDOM
 
 EXAMPLES = int(os.environ.get("AGENTSPEND_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+                derandomize=not FUZZ_RANDOM)
 PRICES = PriceBook.load(None)
 SIGNALS = sorted(REQUESTS)
 

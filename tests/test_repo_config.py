@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.github.repo_config import CONFIG_PATH, MAX_CHARS, ConfigError, RepoConfig, parse
+from conftest import FUZZ_RANDOM
 
 FULL = """\
 version: 1
@@ -256,7 +257,8 @@ _VALUES = st.recursive(
     | st.dictionaries(st.sampled_from(_NAMES) | st.text(max_size=8) | st.integers(), children, max_size=5),
     max_leaves=20,
 )
-_FUZZ = settings(max_examples=int(os.environ.get("AGENTSPEND_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_FUZZ = settings(max_examples=int(os.environ.get("AGENTSPEND_FUZZ_EXAMPLES", "300")), deadline=None,
+                 suppress_health_check=[HealthCheck.too_slow], derandomize=not FUZZ_RANDOM)
 
 
 def _check_never_raises(text: str) -> None:

@@ -6,7 +6,8 @@ counters (Claude Code's `claude_code.token.usage` / `claude_code.cost.usage`). W
 transport — an OTLP/HTTP request in protobuf or JSON (bot.web.otlp), a collector's file
 exporter writing one OTLP/JSON request per line, Copilot's span file, or the flattened event
 lines of docs/agent-formats.md §7 — the content is first turned into a few plain records
-(`Telemetry`), and one set of rules maps those onto the trace model (`to_sessions`).
+(`Telemetry`; the protobuf side is bot.adapters.otlp_wire), and one set of rules maps those onto
+the trace model (`to_sessions`).
 
 The rules (docs/agent-formats.md §6, §7):
 - Claude Code: one llm span per `api_request` event (tokens 1:1, `cost_usd` kept as the reported
@@ -30,38 +31,20 @@ timestamps and hashes are taken from attributes: prompts and tool parameters nev
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError, Message
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
 from bot.adapters.base import Cursor, JsonLines, ParseResult, parse_time
 from bot.gitmeta import normalize_remote
 from bot.trace import Integration, Origin, Runtime, RunType, Session, Span, Status, Tokens, hash_tool_input
 
-REQUESTS: dict[str, type[Message]] = {
-    "traces": ExportTraceServiceRequest,
-    "logs": ExportLogsServiceRequest,
-    "metrics": ExportMetricsServiceRequest,
-}
-"""The export request of each OTLP signal, by the last segment of its path (`/v1/<signal>`)."""
-
-_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
-_CUMULATIVE = 2  # AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
-_STATUS_ERROR = 2  # Status.STATUS_CODE_ERROR
+STATUS_ERROR = 2  # Status.STATUS_CODE_ERROR
 _COPILOT_SERVICES = frozenset({"github-copilot", "copilot-chat", "vscode-copilot-chat", "copilot"})
 _SKIPPED_SPAN_SERVICES = ("claude-code", "claude_code", "codex")
 """Services whose spans repeat what their log events already count."""
@@ -126,136 +109,18 @@ class Telemetry:
         self.points += other.points
 
 
-# -- decoding -----------------------------------------------------------------------------------
+# -- shared by every transport -----------------------------------------------------------------
 
 
-def decode(signal: str, body: bytes, json: bool) -> Telemetry:
-    """An OTLP/HTTP export request body (protobuf, or OTLP/JSON when `json`) → records."""
-    message = REQUESTS[signal]()
-    if json:
-        _parse_json(body, message)
-    else:
-        try:
-            message.ParseFromString(body)
-        except DecodeError as exc:
-            raise OtlpError(f"not a protobuf {type(message).__name__}: {exc}") from None
-    return from_message(message)
-
-
-def from_message(message: Message) -> Telemetry:
-    if isinstance(message, ExportLogsServiceRequest):
-        return Telemetry(logs=list(_logs(message)))
-    if isinstance(message, ExportTraceServiceRequest):
-        return Telemetry(spans=list(_spans(message)))
-    if isinstance(message, ExportMetricsServiceRequest):
-        return Telemetry(points=list(_points(message)))
-    raise TypeError(type(message).__name__)
-
-
-def _parse_json(body: bytes, message: Message) -> None:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise OtlpError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise OtlpError(f"an OTLP/JSON {type(message).__name__} must be a JSON object")
-    _parse_dict(data, message)
-
-
-def _parse_dict(data: dict[str, Any], message: Message) -> None:
-    """OTLP/JSON differs from protobuf's JSON mapping in one way: ids are hex, not base64."""
-    try:
-        json_format.ParseDict(_ids_as_base64(data), message, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise OtlpError(f"not an OTLP/JSON {type(message).__name__}: {exc}") from None
-
-
-def _ids_as_base64(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _hex_id(v) if k in _ID_KEYS else _ids_as_base64(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ids_as_base64(v) for v in value]
-    return value
-
-
-def _hex_id(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return base64.b64encode(bytes.fromhex(value)).decode()
-    except ValueError:
-        raise OtlpError(f"trace and span ids must be hex in OTLP/JSON, got {value[:40]!r}") from None
-
-
-def _any(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "kvlist_value":
-        return {kv.key: _any(kv.value) for kv in value.kvlist_value.values}
-    if kind == "array_value":
-        return [_any(v) for v in value.array_value.values]
-    if kind == "bytes_value":
-        return value.bytes_value.hex()
-    return getattr(value, kind)
-
-
-def _attrs(values: Iterable[KeyValue]) -> dict[str, Any]:
-    return {kv.key: _any(kv.value) for kv in values}
-
-
-def _time(nanos: int) -> datetime | None:
+def time_of_nanos(nanos: int) -> datetime | None:
     return datetime.fromtimestamp(nanos / 1e9, UTC) if nanos else None
 
 
-def _logs(request: ExportLogsServiceRequest) -> Iterator[LogEvent]:
-    for resource_logs in request.resource_logs:
-        resource = _attrs(resource_logs.resource.attributes)
-        for scope_logs in resource_logs.scope_logs:
-            scope = scope_logs.scope.name
-            for record in scope_logs.log_records:
-                attrs = _attrs(record.attributes)
-                body = _any(record.body) if record.HasField("body") else None
-                at = _time(record.time_unix_nano or record.observed_time_unix_nano)
-                yield LogEvent(resource, scope, _event_name(attrs.get("event.name"), record.event_name, body), at, attrs)
-
-
-def _event_name(*candidates: Any) -> str:
+def event_name(*candidates: Any) -> str:
     """Claude Code names an event twice (`event.name` `api_request`, body `claude_code.api_request`):
     the namespaced spelling wins, whichever field holds it."""
     names = [c for c in candidates if isinstance(c, str) and c]
     return next((n for n in names if n.startswith(("claude_code.", "codex."))), names[0] if names else "")
-
-
-def _spans(request: ExportTraceServiceRequest) -> Iterator[SpanRecord]:
-    for resource_spans in request.resource_spans:
-        resource = _attrs(resource_spans.resource.attributes)
-        for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope.name
-            for span in scope_spans.spans:
-                yield SpanRecord(
-                    resource, scope, span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex() or None,
-                    span.name, _time(span.start_time_unix_nano), _time(span.end_time_unix_nano),
-                    span.status.code == _STATUS_ERROR, _attrs(span.attributes),
-                )
-
-
-def _points(request: ExportMetricsServiceRequest) -> Iterator[MetricPoint]:
-    for resource_metrics in request.resource_metrics:
-        resource = _attrs(resource_metrics.resource.attributes)
-        for scope_metrics in resource_metrics.scope_metrics:
-            for metric in scope_metrics.metrics:
-                kind = metric.WhichOneof("data")
-                if kind == "sum":
-                    points, cumulative = metric.sum.data_points, metric.sum.aggregation_temporality == _CUMULATIVE
-                elif kind == "gauge":
-                    points, cumulative = metric.gauge.data_points, True
-                else:
-                    continue  # histograms and summaries carry no per-session token counts
-                for point in points:
-                    value = point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
-                    yield MetricPoint(resource, metric.name, point.start_time_unix_nano, point.time_unix_nano,
-                                      float(value), cumulative, _attrs(point.attributes))
 
 
 # -- mapping ------------------------------------------------------------------------------------
@@ -476,7 +341,7 @@ class _Builder:
         tokens = Tokens(**counts) if counts else None
         cost = series.get("cost")
         suffix = f"{start}-{interval}" if interval else str(start)
-        at = _time(start) or _time(max(t for t, _ in series.values()))
+        at = time_of_nanos(start) or time_of_nanos(max(t for t, _ in series.values()))
         self.add(session, Span(
             span_id=f"claude-code:metric:{sid}:{model}:{suffix}", run_type=RunType.LLM,
             name=f"{model or 'unknown'} (token counters)", started_at=at, model=model or None,
@@ -667,16 +532,16 @@ def _from_line(record: dict[str, Any]) -> Telemetry:
     event or metric line, or a span of Copilot's file exporter."""
     for key, signal in _REQUEST_KEYS.items():
         if key in record:
-            message = REQUESTS[signal]()
-            _parse_dict(record, message)
-            return from_message(message)
+            from bot.adapters import otlp_wire  # protobuf: only for a file that holds requests
+
+            return otlp_wire.from_dict(signal, record)
     kind = record.get("_type")
     resource = record.get("resource") if isinstance(record.get("resource"), dict) else {}
     attrs = record.get("attrs") if isinstance(record.get("attrs"), dict) else {}
     scope = str(record.get("scope") or "")
     at = parse_time(record.get("ts"))
     if kind == "log":
-        return Telemetry(logs=[LogEvent(resource, scope, _event_name(attrs.get("event.name"), record.get("name")), at, attrs)])
+        return Telemetry(logs=[LogEvent(resource, scope, event_name(attrs.get("event.name"), record.get("name")), at, attrs)])
     if kind == "metric" and isinstance(record.get("value"), (int, float)):
         nanos = int(at.timestamp() * 1e9) if at else 0
         point = MetricPoint(resource, str(record.get("name") or ""), 0, nanos, float(record["value"]), True, attrs)
@@ -694,7 +559,7 @@ def _file_span(record: dict[str, Any]) -> SpanRecord:
     return SpanRecord(
         resource if isinstance(resource, dict) else {}, "", str(record.get("traceId") or ""), str(record.get("spanId") or ""),
         _text(record.get("parentSpanId")), str(record.get("name") or ""), _pair_time(record.get("startTime")),
-        _pair_time(record.get("endTime")), status.get("code") == _STATUS_ERROR, record["attributes"],
+        _pair_time(record.get("endTime")), status.get("code") == STATUS_ERROR, record["attributes"],
     )
 
 

@@ -145,7 +145,9 @@ class Report:
         runaway session's last hours), so the sum is capped at what was spent."""
         return min(sum(f.avoidable_usd for f in self.findings), self.total.cost_usd)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, session_rows: bool = True) -> dict[str, Any]:
+        """The JSON report; without `session_rows`, `sessions` is left empty for a caller that
+        writes the rows one at a time (bot.report.render.as_json)."""
         return {
             "total_cost_usd": round(self.total.cost_usd, 6),
             "tokens": self.total.tokens.as_dict(),
@@ -156,7 +158,7 @@ class Report:
             "by_model": [r.as_dict() for r in self.by_model],
             "by_tool": [r.as_dict() for r in self.by_tool],
             "by_subagent": [r.as_dict() for r in self.by_subagent],
-            "sessions": [s.as_dict() for s in self.sessions],
+            "sessions": [s.as_dict() for s in self.sessions] if session_rows else [],
             "findings": [f.as_dict() for f in self.findings],
             "waste_thresholds": self.waste_thresholds,
             "budget": self.budget,

@@ -30,7 +30,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTracePartialSuccess, ExportTraceServiceResponse
 
-from bot.adapters.otlp import OtlpError, decode, to_sessions
+from bot.adapters.otlp import OtlpError, to_sessions
+from bot.adapters.otlp_wire import decode
 from bot.db.engine import session_scope
 from bot.ingest import store_uploaded
 from bot.web import services
