@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `agentspend report | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        return 141  # as if SIGPIPE had ended the process, as it ends other tools
 
 
 class UsageError(Exception):
@@ -129,28 +132,30 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     extra = (scope, args.format, prices_stamp, WASTE_VERSION, config_text)
     key = offline.fingerprint(home, extra) if cache_dir else ""
     if cache_dir and (data := offline.cached_output(cache_dir, key, env, home)) is not None:
-        _write_out(data)
+        _write_out((data,))
         return 0
-    data = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format, config_text)
-    if cache_dir:
-        offline.store_output(cache_dir, key, data)
-    _write_out(data)
+    rendered = _render_report(offline.load_sessions(env, home, cache_dir), scope, settings, args.format, config_text)
+    _write_out(offline.store_output(cache_dir, key, rendered) if cache_dir else rendered)
     return 0
 
 
-def _write_out(data: bytes) -> None:
+def _write_out(chunks: Iterable[bytes]) -> None:
     """A report as UTF-8 bytes, the same whether it was rendered now or cached: copying the cached
     bytes skips decoding and re-encoding up to 10 MB on the path that must answer fastest."""
     sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    out = sys.stdout.buffer
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
 
 
 WASTE_VERSION = "waste-1"
 """Part of the offline output cache key: a rendering cached before the findings changed is stale."""
 
 
-def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str, config_text: str | None) -> bytes:
+def _render_report(
+    loaded: tuple, scope: object, settings: Settings, fmt: str, config_text: str | None,
+) -> Iterable[bytes]:
     from bot.github import repo_config
     from bot.report import build, render, waste
 
@@ -166,7 +171,9 @@ def _render_report(loaded: tuple, scope: object, settings: Settings, fmt: str, c
     # The report holds figures only: freeing the spans first lets the rendering reuse their
     # memory instead of adding to the run's peak (about 20 MB at 1 GB of logs).
     del kept
-    return render.as_json(report) if fmt == "json" else render.comment(report, scope=scope.describe()).encode()
+    if fmt == "json":
+        return render.json_chunks(report)
+    return (render.comment(report, scope=scope.describe()).encode(),)
 
 
 LOCAL_CONFIG = ".github/agentspend.yml"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -135,12 +135,23 @@ def load_snapshot(cache_dir: Path) -> snapshot.Snapshot | None:
         return None
 
 
-def store_output(cache_dir: Path, key: str, data: bytes) -> None:
-    """Keep a rendering of the sessions the last `load_sessions` read; it is served while the
-    snapshot that call recorded still matches (a newer snapshot clears every rendering)."""
+def store_output(cache_dir: Path, key: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Pass a rendering through, keeping a copy of the sessions the last `load_sessions` read;
+    it is served while the snapshot that call recorded still matches (a newer snapshot clears
+    every rendering). The copy takes its place only once the last chunk has passed, so a run
+    stopped halfway (or a reader that went away) leaves no partial rendering behind."""
     outputs = cache_dir / OUTPUTS_DIR
     outputs.mkdir(parents=True, exist_ok=True)
-    atomic_write(outputs / key, data)
+    path = outputs / key
+    tmp = _temporary(path)
+    try:
+        with open(tmp, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                yield chunk
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_snapshot(cache_dir: Path, taken: snapshot.Snapshot) -> None:
@@ -172,6 +183,10 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write then rename, so a killed run never leaves a half-written cache entry behind."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = _temporary(path)
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -90,7 +90,7 @@ def test_a_changed_discovery_override_is_a_different_machine(logs: tuple[dict[st
     cache = tmp_path / "cache"
     key = offline.fingerprint(home, ("json",))
     _load(env, home, cache)
-    offline.store_output(cache, key, b"stale")
+    assert list(offline.store_output(cache, key, [b"st", b"ale"])) == [b"st", b"ale"]
     assert offline.cached_output(cache, key, env, home) == b"stale"
     elsewhere = tmp_path / "other-codex"
     (elsewhere / "sessions").mkdir(parents=True)

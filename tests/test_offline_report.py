@@ -6,8 +6,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from bot.cli import main
@@ -119,6 +121,33 @@ def test_markdown_matches_json(machine: Path, agent_fixtures: Path, capsys: pyte
     assert "Cost by tool splits each model call" in text
     assert len(text) < 65_536
     assert os.linesep in text
+
+
+def test_json_is_written_as_orjson_writes_the_whole_report(
+    machine: Path, agent_fixtures: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The rows are written one at a time; the bytes must be those of one dump of the document."""
+    assert main(["report", "--all", "--format", "json", "--no-cache"]) == 0
+    empty = capsys.readouterr().out
+    _install_fixtures(machine, agent_fixtures)
+    assert main(["report", "--all", "--format", "json", "--no-cache"]) == 0
+    full = capsys.readouterr().out
+    assert json.loads(empty)["sessions"] == [] and len(json.loads(full)["sessions"]) > 10
+    for text in (empty, full):
+        assert text == orjson.dumps(json.loads(text), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE).decode()
+
+
+def test_a_reader_that_goes_away_ends_the_report_quietly(machine: Path, agent_fixtures: Path) -> None:
+    """`agentspend report | head`: exit 141 as after SIGPIPE, no traceback, no cached half report."""
+    _install_fixtures(machine, agent_fixtures)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "report", "--all", "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    proc.stdout.close()  # before the first write
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 141, stderr.decode()
+    assert b"Traceback" not in stderr
+    outputs = list((machine.parent / "cache").rglob("outputs/*"))
+    assert outputs == []
 
 
 SAMPLE_CLAUDE = Path(__file__).resolve().parent.parent / "bot/samples/claude"

@@ -147,7 +147,7 @@ class Report:
 
     def as_dict(self, *, session_rows: bool = True) -> dict[str, Any]:
         """The JSON report; without `session_rows`, `sessions` is left empty for a caller that
-        writes the rows one at a time (bot.report.render.as_json)."""
+        writes the rows one at a time (bot.report.render.json_chunks)."""
         return {
             "total_cost_usd": round(self.total.cost_usd, 6),
             "tokens": self.total.tokens.as_dict(),

@@ -5,7 +5,7 @@ Templates receive finished view models; no arithmetic happens in a template.
 
 from __future__ import annotations
 
-import io
+from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -85,26 +85,30 @@ def comment(report: Report, **context: Any) -> str:
 
 
 def as_json(report: Report) -> bytes:
-    """UTF-8 bytes, exactly as `orjson.dumps(report.as_dict(), option=OPT_INDENT_2)` writes them
-    with a final newline, but made one session row at a time.
+    """The JSON report as UTF-8 bytes (the API's and the database's copy)."""
+    return b"".join(json_chunks(report))
 
-    The rows are most of a large report (10 MB for 1 GB of logs): as one tree of dicts they
-    stood at the run's peak of memory beside the corpus. Each value is dumped on its own and
-    indented to its depth, which is safe because JSON text holds no newline outside whitespace.
+
+def json_chunks(report: Report) -> Iterator[bytes]:
+    """The JSON report in pieces, exactly as `orjson.dumps(report.as_dict(), option=OPT_INDENT_2)`
+    writes it, with a final newline; one piece per session row.
+
+    The rows are most of a large report (10 MB for 1 GB of logs). As one tree of dicts, then
+    one buffer, they stood at the run's peak of memory beside the corpus; the offline report
+    writes the pieces out as they come. Each value is dumped on its own and indented to its
+    depth, which is safe because JSON text holds no newline outside whitespace.
     """
-    out = io.BytesIO()
     for i, (key, value) in enumerate(report.as_dict(session_rows=False).items()):
-        out.write(b"{\n  " if i == 0 else b",\n  ")
-        out.write(orjson.dumps(key) + b": ")
+        head = (b"{\n  " if i == 0 else b",\n  ") + orjson.dumps(key) + b": "
         if key == "sessions" and report.sessions:
+            yield head
             for j, session in enumerate(report.sessions):
-                out.write(b"[\n    " if j == 0 else b",\n    ")
-                out.write(_indented(orjson.dumps(session.as_dict(), option=orjson.OPT_INDENT_2), b"    "))
-            out.write(b"\n  ]")
+                row = orjson.dumps(session.as_dict(), option=orjson.OPT_INDENT_2)
+                yield (b"[\n    " if j == 0 else b",\n    ") + _indented(row, b"    ")
+            yield b"\n  ]"
         else:
-            out.write(_indented(orjson.dumps(value, option=orjson.OPT_INDENT_2), b"  "))
-    out.write(b"\n}\n")
-    return out.getvalue()
+            yield head + _indented(orjson.dumps(value, option=orjson.OPT_INDENT_2), b"  ")
+    yield b"\n}\n"
 
 
 def _indented(dumped: bytes, indent: bytes) -> bytes:
