@@ -7,11 +7,10 @@ attribution needs one canonical `owner/name`. Reading `.git/config` directly (in
 
 from __future__ import annotations
 
-import configparser
 import re
-import subprocess
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 _REMOTE = re.compile(
     r"""^(?:
@@ -36,22 +35,31 @@ def normalize_remote(url: str | None) -> str | None:
     return f"{match['owner']}/{match['name']}".lower()
 
 
+class _Checkout(NamedTuple):
+    """A work tree and where git keeps its state. A linked worktree (`git worktree add`) has a
+    git dir of its own, holding its HEAD, and shares the main repository's, holding the config."""
+
+    root: Path
+    git_dir: Path
+    common_dir: Path
+
+
 @lru_cache(maxsize=4096)
 def repo_of_directory(cwd: str) -> str | None:
     """The `owner/name` of the `origin` remote of the git work tree containing `cwd`, if any."""
-    git_dir = _find_git_dir(Path(cwd))
-    if git_dir is None:
+    checkout = _find_checkout(Path(cwd))
+    if checkout is None:
         return None
-    return normalize_remote(_origin_url(git_dir))
+    return normalize_remote(_origin_url(checkout.common_dir))
 
 
 def current_branch(cwd: Path) -> str | None:
     """The checked-out branch of the work tree at `cwd` (None when detached or not a repo)."""
-    git_dir = _find_git_dir(cwd)
-    if git_dir is None:
+    checkout = _find_checkout(cwd)
+    if checkout is None:
         return None
     try:
-        head = (git_dir / "HEAD").read_text().strip()
+        head = (checkout.git_dir / "HEAD").read_text().strip()
     except OSError:
         return None
     prefix = "ref: refs/heads/"
@@ -60,25 +68,13 @@ def current_branch(cwd: Path) -> str | None:
 
 def toplevel(cwd: Path) -> Path | None:
     """The root of the work tree containing `cwd`."""
-    git_dir = _find_git_dir(cwd)
-    if git_dir is None:
-        return None
-    return git_dir.parent if git_dir.name == ".git" else _worktree_root(cwd)
+    checkout = _find_checkout(cwd)
+    return checkout.root if checkout is not None else None
 
 
-def _worktree_root(cwd: Path) -> Path | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(cwd), "rev-parse", "--show-toplevel"],
-            capture_output=True, text=True, timeout=5, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
-
-
-def _find_git_dir(start: Path) -> Path | None:
-    """The git directory for `start` (a `.git` folder, or the target of a worktree `.git` file)."""
+def _find_checkout(start: Path) -> _Checkout | None:
+    """The work tree holding `start`, found by its `.git` entry without running git: a folder,
+    or a file naming the git dir (a linked worktree, a submodule)."""
     try:
         path = start.resolve()
     except OSError:
@@ -86,16 +82,17 @@ def _find_git_dir(start: Path) -> Path | None:
     for directory in (path, *path.parents):
         dot_git = directory / ".git"
         if dot_git.is_dir():
-            return dot_git
+            return _Checkout(directory, dot_git, dot_git)
         if dot_git.is_file():
             try:
                 text = dot_git.read_text().strip()
             except OSError:
                 return None
-            if text.startswith("gitdir:"):
-                target = Path(text[len("gitdir:") :].strip())
-                target = target if target.is_absolute() else directory / target
-                return _common_dir(target)
+            if not text.startswith("gitdir:"):
+                continue
+            target = Path(text[len("gitdir:") :].strip())
+            target = target if target.is_absolute() else directory / target
+            return _Checkout(directory, target, _common_dir(target))
     return None
 
 
@@ -111,6 +108,8 @@ def _common_dir(git_dir: Path) -> Path:
 
 
 def _origin_url(git_dir: Path) -> str | None:
+    import configparser  # 5 ms, and the warm offline report only needs `toplevel`
+
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read(git_dir / "config")

@@ -61,27 +61,20 @@ class Scope(NamedTuple):
 def scope_for(path: Path, branch: str | None, all_branches: bool, everything: bool, since: datetime | None) -> Scope:
     """Resolve PATH to its repository and (unless told otherwise) its current branch.
 
-    `--all` keeps every session whatever the repository, so git is not asked; the work tree is
-    still found (by its `.git`), because its `.github/agentspend.yml` sets the waste thresholds.
+    `--all` keeps every session whatever the repository, so neither repository nor branch is
+    looked up; the work tree still is, because its `.github/agentspend.yml` sets the waste
+    thresholds. Inside a linked worktree that is the linked one, with its own branch.
     """
-    if everything:
-        return Scope(worktree=_checkout_of(path), since=since, everything=True)
     from bot import gitmeta
 
+    if everything:
+        return Scope(worktree=gitmeta.toplevel(path), since=since, everything=True)
     return Scope(
         repo=gitmeta.repo_of_directory(str(path)),
         worktree=gitmeta.toplevel(path),
         branch=None if all_branches else (branch or gitmeta.current_branch(path)),
         since=since,
     )
-
-
-def _checkout_of(path: Path) -> Path | None:
-    """The work tree holding `path`, found by its `.git` entry without running git."""
-    for folder in (path, *path.parents):
-        if (folder / ".git").exists():
-            return folder
-    return None
 
 
 def _inside(cwd: str, root: Path) -> bool:

@@ -71,6 +71,28 @@ def test_scope_is_this_repository_and_branch(machine: Path, tmp_path: Path, caps
     assert sorted(s["key"] for s in _report(capsys, "--all")["sessions"]) == ["codex:a", "codex:b", "codex:c", "codex:d"]
 
 
+def test_a_linked_worktree_is_its_own_checkout(machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`git worktree add`: its own branch and work tree (and waste thresholds), the main one's remote."""
+    repo = _git_repo(tmp_path / "widgets", "git@github.com:Acme/Widgets.git", "main")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(repo)]
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "start"], check=True)
+    linked = tmp_path / "widgets-feature"
+    subprocess.run([*git, "worktree", "add", "-q", "-b", "feature", str(linked)], check=True)
+    sessions = machine / ".codex/sessions/2026/05/12"
+    (sessions / "rollout-main.jsonl").write_text(_rollout("on-main", "https://github.com/acme/widgets", "main", "/x", 100))
+    (sessions / "rollout-feature.jsonl").write_text(_rollout("on-feature", None, "feature", str(linked), 200))
+
+    from bot import offline
+
+    (linked / "src").mkdir()
+    scope = offline.scope_for(linked / "src", None, False, False, None)
+    assert (scope.repo, scope.branch, scope.worktree) == ("acme/widgets", "feature", linked.resolve())
+    assert offline.scope_for(linked, None, False, True, None).worktree == linked.resolve()
+    assert offline.scope_for(repo, None, False, False, None).branch == "main"
+    assert [s["key"] for s in _report(capsys, str(linked))["sessions"]] == ["codex:on-feature"]
+    assert [s["key"] for s in _report(capsys, str(repo))["sessions"]] == ["codex:on-main"]
+
+
 def test_outside_a_repository_is_a_clear_error(machine: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "plain").mkdir()
     assert main(["report", str(tmp_path / "plain")]) == 2
