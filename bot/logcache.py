@@ -132,7 +132,8 @@ def load(env: Mapping[str, str], home: Path, cache_dir: Path | None) -> tuple[li
     """Every session in this machine's agent logs, merged and deduplicated, using the cache."""
     with _collector_paused():
         discovery_env = _RecordingEnv(env)
-        roots = [str(root) for adapter in adapters.ADAPTERS for root in adapter.discover(discovery_env, home)]
+        roots = [(str(root), adapter.lists_root_parents)
+                 for adapter in adapters.ADAPTERS for root in adapter.discover(discovery_env, home)]
         with _Store(cache_dir / CACHE_FILE if cache_dir else None) as store:
             previous = offline.load_snapshot(cache_dir) if cache_dir else None
             tree, units = _appended_only(previous, discovery_env.read, str(home), store) or (

@@ -2,11 +2,13 @@
 
 A warm `agentspend report` must answer in a tenth of a second, so this module imports only
 built-in modules (even orjson costs 20 ms to load) and never runs the adapters. Appending to a
-log changes that file's size and mtime; adding, removing or renaming an entry changes its directory's mtime. So a
-snapshot holds every directory and file below the log roots with its size and mtime, the roots
-themselves and their parent directories (where some tools keep what discovery looks for, e.g.
-OpenCode's databases beside its storage), and the environment variables discovery read. While
-all of these match, so does everything the cached report was computed from.
+log changes that file's size and mtime; adding, removing or renaming an entry changes its
+directory's mtime. So a snapshot holds every directory and file below the log roots with its
+size and mtime, the roots themselves (a root that does not exist yet is recorded as missing),
+the parent directories of the roots whose discovery lists them (OpenCode's databases beside its
+storage; not `~/.claude`, where Claude Code also keeps settings and credentials), and the
+environment variables discovery read. While all of these match, so does everything the cached
+report was computed from.
 
 The snapshot is taken before any log is read, so a log that grows while it is being read no
 longer matches next time. The warm check (`unchanged`) is one stat per path and nothing else: at
@@ -150,8 +152,9 @@ def _stats_match_split(paths: list[bytes], stamps: array) -> bool:
         os.waitpid(child, 0)
 
 
-def take(roots: Iterable[str], env: dict[str, str | None], home: str) -> Snapshot:
-    """Stat the roots' parents, the roots, and every directory and file below them.
+def take(roots: Iterable[tuple[str, bool]], env: dict[str, str | None], home: str) -> Snapshot:
+    """Stat the roots, every directory and file below them, and the parent of each root given
+    with True (one whose adapter's discovery lists that parent).
 
     Paths are stat'ed through symbolic links (a linked log is read), but a linked directory is
     not descended into, as the adapters' walk does not descend into it.
@@ -159,8 +162,8 @@ def take(roots: Iterable[str], env: dict[str, str | None], home: str) -> Snapsho
     paths: list[str] = []
     stats: list[Stat] = []
     seen: set[str] = set()
-    for root in roots:
-        for path in (os.path.dirname(root), root):
+    for root, with_parent in roots:
+        for path in (os.path.dirname(root), root) if with_parent else (root,):
             if path not in seen:
                 seen.add(path)
                 paths.append(path)

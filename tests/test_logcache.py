@@ -96,7 +96,25 @@ def test_a_changed_discovery_override_is_a_different_machine(logs: tuple[dict[st
     (elsewhere / "sessions").mkdir(parents=True)
     assert offline.cached_output(cache, key, env | {"CODEX_HOME": str(elsewhere)}, home) is None
     assert offline.cached_output(cache, key, env, home) == b"stale"
+    (home / ".codex" / "auth.json").write_text("{}")  # beside the logs: Codex's own, not a log
+    (home / ".claude" / "settings.json").write_text("{}")
+    assert offline.cached_output(cache, key, env, home) == b"stale"
     (home / ".codex" / "sessions" / "fixtures" / "new.jsonl").write_text("{}\n")  # any new file
+    assert offline.cached_output(cache, key, env, home) is None
+
+
+def test_a_new_database_beside_opencode_storage_is_noticed(logs: tuple[dict[str, str], Path], tmp_path: Path) -> None:
+    """OpenCode's discovery lists its data directory (databases sit beside `storage/`): a new
+    entry there voids the cached report."""
+    env, home = logs
+    data = home / ".local" / "share" / "opencode"
+    (data / "storage").mkdir(parents=True)
+    cache = tmp_path / "cache"
+    key = offline.fingerprint(home, ("json",))
+    _load(env, home, cache)
+    assert list(offline.store_output(cache, key, [b"stale"])) == [b"stale"]
+    assert offline.cached_output(cache, key, env, home) == b"stale"
+    (data / "opencode.db").write_bytes(b"")
     assert offline.cached_output(cache, key, env, home) is None
 
 

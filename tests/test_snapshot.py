@@ -24,7 +24,7 @@ def _tree(root: Path, files: int) -> list[Path]:
 
 
 def _recorded(root: Path, env: dict[str, str | None] | None = None) -> bytes:
-    return snapshot.take([str(root)], env or {}, "/home/dev").to_bytes()
+    return snapshot.take([(str(root), False)], env or {}, "/home/dev").to_bytes()
 
 
 @pytest.mark.parametrize("files", [30, snapshot.SPLIT_PATHS + 500], ids=["one-process", "split-with-a-child"])
@@ -78,7 +78,7 @@ def test_environment_home_and_damage_invalidate(tmp_path: Path) -> None:
 def test_a_path_missing_when_recorded_counts_once_it_appears(tmp_path: Path) -> None:
     """Discovery also records where logs would be (an agent not yet used): its arrival is a change."""
     later = tmp_path / "not-yet"
-    recorded = snapshot.take([str(later)], {}, "/home/dev").to_bytes()
+    recorded = snapshot.take([(str(later), False)], {}, "/home/dev").to_bytes()
     assert snapshot.unchanged(recorded, {}, "/home/dev")
     later.mkdir()
     assert not snapshot.unchanged(recorded, {}, "/home/dev")
@@ -87,8 +87,20 @@ def test_a_path_missing_when_recorded_counts_once_it_appears(tmp_path: Path) -> 
 def test_round_trip_keeps_paths_and_stats(tmp_path: Path) -> None:
     root = tmp_path / "logs"
     _tree(root, 120)
-    taken = snapshot.take([str(root)], {"X": "1"}, "/home/dev")
+    taken = snapshot.take([(str(root), True)], {"X": "1"}, "/home/dev")
     back = snapshot.Snapshot.from_bytes(taken.to_bytes())
     assert back is not None
     assert (back.env, back.home, back.paths, back.stats) == (taken.env, taken.home, taken.paths, taken.stats)
     assert len(back.paths) == 120 + 3 + 2  # files, their directories, the root and its parent
+
+
+def test_a_roots_parent_is_watched_only_when_discovery_lists_it(tmp_path: Path) -> None:
+    """Agents keep settings and credentials beside their logs: a new file there is no new log,
+    unless the adapter finds logs there (OpenCode's databases beside its storage)."""
+    root = tmp_path / "agent" / "projects"
+    _tree(root, 3)
+    alone = snapshot.take([(str(root), False)], {}, "/home/dev").to_bytes()
+    watched = snapshot.take([(str(root), True)], {}, "/home/dev").to_bytes()
+    (tmp_path / "agent" / "credentials.json").write_text("{}")
+    assert snapshot.unchanged(alone, {}, "/home/dev")
+    assert not snapshot.unchanged(watched, {}, "/home/dev")

@@ -70,6 +70,11 @@ class Adapter(Protocol):
     claims_directories: bool
     """Whether it may claim a directory (a store read as one unit); only such adapters are asked
     about directories."""
+    lists_root_parents: bool
+    """Whether `discover` lists the directories that hold its paths (OpenCode finds its databases
+    beside its storage). A warm offline report then watches those directories for new entries
+    too; the others it leaves alone, so that what an agent writes beside its logs (credentials,
+    settings, history) does not void the cached report."""
 
     def identify(self, path: Path, head: bytes) -> bool:
         """True when `path` (a file, or a directory for stores like OpenCode's) is in this format.
@@ -93,9 +98,9 @@ class Adapter(Protocol):
     def discover(self, env: Mapping[str, str], home: Path) -> Iterable[Path]:
         """The paths where this tool keeps its logs on this machine, honouring its own overrides.
 
-        Read the environment through `env` only, and look at most into the directories that
-        hold the paths returned: a warm offline report trusts its cached answer while those
-        variables and directories are unchanged (bot.snapshot).
+        Read the environment through `env` only, and look into nothing but the paths returned
+        (and, with `lists_root_parents`, the directories that hold them): a warm offline report
+        trusts its cached answer while those variables and paths are unchanged (bot.snapshot).
         """
         ...
 

@@ -447,6 +447,7 @@ class _Adapter:
     runtime = Runtime.CLAUDE_CODE
     suffixes = frozenset({".jsonl"})
     claims_directories = False
+    lists_root_parents = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.jsonl` whose first lines are Claude Code records (file names are free-form)."""

@@ -516,6 +516,7 @@ class _Adapter:
     runtime = Runtime.CODEX
     suffixes = frozenset({".jsonl"})
     claims_directories = False
+    lists_root_parents = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.jsonl` whose first record has the rollout envelope (names vary, so look inside)."""

@@ -24,6 +24,7 @@ class _Adapter:
     runtime = Runtime.COPILOT
     suffixes = frozenset({".jsonl"})
     claims_directories = False
+    lists_root_parents = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.jsonl` opening with Copilot's `session.start` event."""

@@ -35,6 +35,7 @@ class _Adapter:
     runtime = Runtime.CURSOR
     suffixes = frozenset({".csv"})
     claims_directories = False
+    lists_root_parents = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.csv` whose header names Cursor's columns."""

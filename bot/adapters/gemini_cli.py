@@ -42,6 +42,7 @@ class _Adapter:
     runtime = Runtime.GEMINI_CLI
     suffixes = frozenset({".jsonl", ".json"})
     claims_directories = False
+    lists_root_parents = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A chat recording, told by its content: not `logs.json` (a list of prompts), not

@@ -43,6 +43,7 @@ class _Adapter:
     runtime = Runtime.DEEPAGENTS
     suffixes = frozenset({".json", ".jsonl"})
     claims_directories = False
+    lists_root_parents = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """JSON holding runs: a `run_type` next to a `trace_id` or `dotted_order`."""

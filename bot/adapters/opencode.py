@@ -52,6 +52,7 @@ class _Adapter:
     runtime = Runtime.OPENCODE
     suffixes = frozenset({".db"})
     claims_directories = True
+    lists_root_parents = True
 
     def identify(self, path: Path, head: bytes) -> bool:
         """The `storage` directory as one unit, or an `opencode*.db` SQLite file; never the

@@ -574,6 +574,7 @@ class _Adapter:
     runtime = Runtime.OTEL
     suffixes = frozenset({".jsonl", ".json"})
     claims_directories = False
+    lists_root_parents = False
 
     def identify(self, path: Path, head: bytes) -> bool:
         """A `.jsonl`/`.json` whose first line is an OTLP/JSON request or a telemetry line."""
