@@ -479,15 +479,25 @@ class _Writer:
     def add(self, unit: Unit, frame: bytes | Entry) -> None:
         if self.path is None:
             return
-        if self._out is None:
+        try:
+            if self._out is None:
+                if isinstance(frame, Entry):
+                    self._held.append(frame)
+                    return
+                self._start()
             if isinstance(frame, Entry):
-                self._held.append(frame)
-                return
-            self._start()
-        if isinstance(frame, Entry):
-            self._copy(frame)
-        else:
-            self._write(Entry(unit.path, unit.adapter, unit.stamp, (0, 0)), frame)
+                self._copy(frame)
+            else:
+                self._write(Entry(unit.path, unit.adapter, unit.stamp, (0, 0)), frame)
+        except OSError as exc:
+            self._give_up(exc)
+
+    def _give_up(self, error: OSError) -> None:
+        """The next cache file cannot be written: the run goes on without it (the old file stays)."""
+        assert self.path is not None
+        offline.cache_unwritable(self.path.parent, error)
+        offline.discard(self._out, self._tmp)
+        self.path = self._out = self._tmp = None
 
     def _start(self) -> None:
         assert self.path is not None
@@ -510,19 +520,22 @@ class _Writer:
     def __exit__(self, error: type[BaseException] | None, *exc: object) -> None:
         if self.path is None:
             return
-        if self._out is None:
-            if error is not None or len(self._held) == self._previous:
-                return  # the cache file already holds exactly these frames
-            self._start()  # units went away: write the rest without them
-        at = self._out.tell()
-        _write_frame(self._out, _ENCODE(self._index))
-        self._out.write(at.to_bytes(_TRAILER, "little"))
-        self._out.close()
-        assert self._tmp is not None
-        if error is None:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        try:
+            if self._out is None:
+                if error is not None or len(self._held) == self._previous:
+                    return  # the cache file already holds exactly these frames
+                self._start()  # units went away: write the rest without them
+            at = self._out.tell()
+            _write_frame(self._out, _ENCODE(self._index))
+            self._out.write(at.to_bytes(_TRAILER, "little"))
+            self._out.close()
+            assert self._tmp is not None
+            if error is None:
+                os.replace(self._tmp, self.path)
+            else:
+                self._tmp.unlink(missing_ok=True)
+        except OSError as failure:
+            self._give_up(failure)
 
 
 def _read_frame(fh: Any) -> bytes:

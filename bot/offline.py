@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from bot import snapshot
 
@@ -132,23 +134,41 @@ def store_output(cache_dir: Path, key: str, chunks: Iterable[bytes]) -> Iterator
     """Pass a rendering through, keeping a copy of the sessions the last `load_sessions` read;
     it is served while the snapshot that call recorded still matches (a newer snapshot clears
     every rendering). The copy takes its place only once the last chunk has passed, so a run
-    stopped halfway (or a reader that went away) leaves no partial rendering behind."""
-    outputs = cache_dir / OUTPUTS_DIR
-    outputs.mkdir(parents=True, exist_ok=True)
-    path = outputs / key
+    stopped halfway (or a reader that went away) leaves no partial rendering behind. A copy
+    that cannot be written is given up (`cache_unwritable`); every chunk still passes."""
+    path = cache_dir / OUTPUTS_DIR / key
     tmp = _temporary(path)
+    out = None
+    if cache_writable(cache_dir):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            out = open(tmp, "wb")  # noqa: SIM115 (closed below, or on the way out)
+        except OSError as exc:
+            cache_unwritable(cache_dir, exc)
     try:
-        with open(tmp, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                yield chunk
-        os.replace(tmp, path)
+        for chunk in chunks:
+            if out is not None:
+                try:
+                    out.write(chunk)
+                except OSError as exc:
+                    cache_unwritable(cache_dir, exc)
+                    discard(out, tmp)
+                    out = None
+            yield chunk
+        if out is not None:
+            try:
+                out.close()
+                os.replace(tmp, path)
+            except OSError as exc:
+                cache_unwritable(cache_dir, exc)
     finally:
-        tmp.unlink(missing_ok=True)
+        discard(out, tmp)
 
 
 def save_snapshot(cache_dir: Path, taken: snapshot.Snapshot) -> None:
     """Record the snapshot the cached sessions belong to; renderings of another one go."""
+    if not cache_writable(cache_dir):
+        return
     data = taken.to_bytes()
     path = cache_dir / SNAPSHOT_FILE
     try:
@@ -157,12 +177,45 @@ def save_snapshot(cache_dir: Path, taken: snapshot.Snapshot) -> None:
         unchanged = False
     if unchanged:
         return
-    outputs = cache_dir / OUTPUTS_DIR
-    if outputs.is_dir():
-        for old in outputs.iterdir():
-            old.unlink(missing_ok=True)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data)
+    try:
+        outputs = cache_dir / OUTPUTS_DIR
+        if outputs.is_dir():
+            for old in outputs.iterdir():
+                old.unlink(missing_ok=True)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    except OSError as exc:
+        cache_unwritable(cache_dir, exc)
+
+
+def cache_unwritable(cache_dir: Path, error: OSError) -> None:
+    """The cache could not be written (not a directory, read-only, full disk): no error, since the
+    report is complete without it. Say so once, and write nothing more to it in this run, so
+    that no rendering is kept beside a snapshot it does not belong to."""
+    if cache_dir in _UNWRITABLE:
+        return
+    _UNWRITABLE.add(cache_dir)
+    reason = error.strerror or str(error)
+    print(f"agentspend: warning: cannot write the cache in {cache_dir} ({reason}); this report is "
+          "complete, but the next one will read every log again", file=sys.stderr)
+
+
+def cache_writable(cache_dir: Path) -> bool:
+    return cache_dir not in _UNWRITABLE
+
+
+def discard(out: IO[bytes] | None, tmp: Path | None) -> None:
+    """Close and remove a cache file being written, whatever state the failed write left it in."""
+    with suppress(OSError):
+        if out is not None:
+            out.close()  # flushing what is buffered may fail again
+    with suppress(OSError):
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+_UNWRITABLE: set[Path] = set()
+"""Cache directories a write failed in, during this run."""
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:

@@ -172,6 +172,42 @@ def test_a_reader_that_goes_away_ends_the_report_quietly(machine: Path, agent_fi
     assert outputs == []
 
 
+def test_a_cache_that_cannot_be_made_leaves_the_report_whole(
+    machine: Path, agent_fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    _install_fixtures(machine, agent_fixtures)
+    fresh = _report(capsys, "--all", "--no-cache")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("AGENTSPEND_CACHE_DIR", str(blocker))
+    assert main(["report", "--all", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == fresh
+    assert captured.err.count("warning: cannot write the cache") == 1, captured.err
+
+
+def test_a_cache_write_failing_halfway_leaves_the_report_whole_and_no_partial_file(
+    machine: Path, agent_fixtures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A full disk, simulated with a file size limit: stdout (a pipe) is not limited, the cache is."""
+    import resource
+
+    _install_fixtures(machine, agent_fixtures)
+    fresh = _report(capsys, "--all", "--no-cache")
+    limit = 16 << 10
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-m", "bot", "report", "--all", "--format", "json"], capture_output=True,
+                          env=os.environ.copy(), preexec_fn=limited, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert json.loads(proc.stdout) == fresh
+    assert b"File too large" in proc.stderr and b"Traceback" not in proc.stderr
+    left = sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert not any(name.endswith(".tmp") for name in left), left
+
+
 SAMPLE_CLAUDE = Path(__file__).resolve().parent.parent / "bot/samples/claude"
 """The demo's Claude Code session: its pytest run fails three times in a row."""
 
