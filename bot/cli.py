@@ -169,7 +169,7 @@ def _render_report(
     thresholds, report.waste_thresholds = waste.thresholds(repo_config.parse(config_text), "in this checkout")
     report.findings = waste.find(kept, thresholds, prices)
     # The report holds figures only: freeing the spans first lets the rendering reuse their
-    # memory instead of adding to the run's peak (about 20 MB at 1 GB of logs).
+    # memory instead of adding to the run's peak.
     del kept
     if fmt == "json":
         return render.json_chunks(report)

@@ -230,8 +230,12 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
 def atomic_write(path: Path, data: bytes) -> None:
     """Write then rename, so a killed run never leaves a half-written cache entry behind."""
     tmp = _temporary(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        discard(None, tmp)
+        raise
 
 
 def _temporary(path: Path) -> Path:
