@@ -165,12 +165,13 @@ def _render_report(
     del sessions
     prices = _price_book(settings)
     prices.price_sessions(kept)
-    report = build.build(kept, prices.source, dict(skipped))
-    thresholds, report.waste_thresholds = waste.thresholds(repo_config.parse(config_text), "in this checkout")
-    report.findings = waste.find(kept, thresholds, prices)
-    # The report holds figures only: freeing the spans first lets the rendering reuse their
-    # memory instead of adding to the run's peak.
+    thresholds, described = waste.thresholds(repo_config.parse(config_text), "in this checkout")
+    findings = waste.find(kept, thresholds, prices)
+    # The report holds figures only: its rows take the memory of the spans they sum up, and the
+    # rendering that of the rest, instead of adding to the run's peak.
+    report = build.build(kept, prices.source, dict(skipped), release_spans=True)
     del kept
+    report.findings, report.waste_thresholds = findings, described
     if fmt == "json":
         return render.json_chunks(report)
     return (render.comment(report, scope=scope.describe()).encode(),)

@@ -208,6 +208,23 @@ def test_a_cache_write_failing_halfway_leaves_the_report_whole_and_no_partial_fi
     assert not any(name.endswith(".tmp") for name in left), left
 
 
+def test_releasing_spans_while_building_changes_no_figure(machine: Path, agent_fixtures: Path) -> None:
+    """The offline report lets `build` drop each session's spans once summed (peak memory)."""
+    from bot import logcache
+    from bot.pricing import PriceBook
+    from bot.report import build
+
+    _install_fixtures(machine, agent_fixtures)
+    prices = PriceBook.load(None)
+    reports = []
+    for release in (False, True):
+        sessions, skipped = logcache.load({"HOME": str(machine)}, machine, None)
+        prices.price_sessions(sessions)
+        reports.append(build.build(sessions, prices.source, dict(skipped), release_spans=release).as_dict())
+        assert any(s.spans for s in sessions) is not release
+    assert reports[0] == reports[1] and reports[0]["sessions"]
+
+
 SAMPLE_CLAUDE = Path(__file__).resolve().parent.parent / "bot/samples/claude"
 """The demo's Claude Code session: its pytest run fails three times in a row."""
 

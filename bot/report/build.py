@@ -167,8 +167,15 @@ class Report:
         }
 
 
-def build(sessions: Iterable[Session], prices_source: str, skipped: dict[str, int] | None = None) -> Report:
-    """Aggregate priced sessions. Only LLM spans carry cost; tool spans only steer by-tool."""
+def build(
+    sessions: Iterable[Session], prices_source: str, skipped: dict[str, int] | None = None, *,
+    release_spans: bool = False,
+) -> Report:
+    """Aggregate priced sessions. Only LLM spans carry cost; tool spans only steer by-tool.
+
+    With `release_spans`, each session's spans are dropped once it is summed up, so that a large
+    report's rows take the memory of the spans they summarize instead of adding to it (the
+    offline report, whose findings are made first)."""
     sessions = sorted(sessions, key=_session_order)
     total = Row("total")
     by_runtime: dict[str, Row] = {}
@@ -205,6 +212,8 @@ def build(sessions: Iterable[Session], prices_source: str, skipped: dict[str, in
             target.add_counts(row)
         unknown_total += unknown
         summaries.append(_summary(session, row, unknown))
+        if release_spans:
+            session.spans = []
     return Report(
         total=total,
         by_runtime=_ranked(by_runtime),
