@@ -470,72 +470,66 @@ class _Writer:
         self._previous = previous
         self._held: list[Entry] = []
         self._index: list[Entry] = []
-        self._out: Any = None
-        self._tmp: Path | None = None
+        self._file: offline.CacheFile | None = None
 
     def __enter__(self) -> _Writer:
         return self
 
     def add(self, unit: Unit, frame: bytes | Entry) -> None:
-        if self.path is None:
-            return
-        try:
-            if self._out is None:
-                if isinstance(frame, Entry):
-                    self._held.append(frame)
-                    return
-                self._start()
+        if self.path is None or (self._file is not None and not self._file.writing):
+            return  # no cache, or it could not be written: the run goes on without it
+        if self._file is None:
             if isinstance(frame, Entry):
-                self._copy(frame)
-            else:
-                self._write(Entry(unit.path, unit.adapter, unit.stamp, (0, 0)), frame)
-        except OSError as exc:
-            self._give_up(exc)
-
-    def _give_up(self, error: OSError) -> None:
-        """The next cache file cannot be written: the run goes on without it (the old file stays)."""
-        assert self.path is not None
-        offline.cache_unwritable(self.path.parent, error)
-        offline.discard(self._out, self._tmp)
-        self.path = self._out = self._tmp = None
+                self._held.append(frame)
+                return
+            self._start()
+        if isinstance(frame, Entry):
+            self._copy(frame)
+        else:
+            self._write(Entry(unit.path, unit.adapter, unit.stamp, (0, 0)), frame)
 
     def _start(self) -> None:
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self._out = self._tmp.open("wb")
-        _write_frame(self._out, _ENCODE(_Header(format=FORMAT)))
+        self._file = offline.CacheFile(self.path.parent, self.path)
+        _write_frame(self._file, _ENCODE(_Header(format=FORMAT)))
         for entry in self._held:
             self._copy(entry)
         self._held = []
 
     def _copy(self, entry: Entry) -> None:
-        self._write(entry, self._source.frame(entry))
+        assert self._file is not None
+        if not self._file.writing:
+            return
+        try:
+            frame = self._source.frame(entry)
+        except OSError as exc:  # the old file is unreadable now: the new one cannot be completed
+            self._file.give_up(exc)
+            return
+        self._write(entry, frame)
 
     def _write(self, entry: Entry, frame: bytes) -> None:
-        start = self._out.tell() + _LENGTH
-        _write_frame(self._out, frame)
+        assert self._file is not None
+        start = self._file.size + _LENGTH
+        _write_frame(self._file, frame)
         self._index.append(Entry(entry.path, entry.adapter, entry.stamp, (start, len(frame))))
 
     def __exit__(self, error: type[BaseException] | None, *exc: object) -> None:
         if self.path is None:
             return
-        try:
-            if self._out is None:
-                if error is not None or len(self._held) == self._previous:
-                    return  # the cache file already holds exactly these frames
-                self._start()  # units went away: write the rest without them
-            at = self._out.tell()
-            _write_frame(self._out, _ENCODE(self._index))
-            self._out.write(at.to_bytes(_TRAILER, "little"))
-            self._out.close()
-            assert self._tmp is not None
-            if error is None:
-                os.replace(self._tmp, self.path)
-            else:
-                self._tmp.unlink(missing_ok=True)
-        except OSError as failure:
-            self._give_up(failure)
+        if error is not None:
+            if self._file is not None:
+                self._file.discard()
+            return
+        if self._file is None:
+            if len(self._held) == self._previous:
+                return  # the cache file already holds exactly these frames
+            self._start()  # units went away: write the rest without them
+        assert self._file is not None
+        if self._file.writing:
+            at = self._file.size
+            _write_frame(self._file, _ENCODE(self._index))
+            self._file.write(at.to_bytes(_TRAILER, "little"))
+        self._file.commit()
 
 
 def _read_frame(fh: Any) -> bytes:
@@ -547,7 +541,7 @@ def _read_frame(fh: Any) -> bytes:
     return data
 
 
-def _write_frame(out: Any, frame: bytes) -> None:
+def _write_frame(out: offline.CacheFile, frame: bytes) -> None:
     out.write(len(frame).to_bytes(_LENGTH, "little"))
     out.write(frame)
 

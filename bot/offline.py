@@ -134,35 +134,16 @@ def store_output(cache_dir: Path, key: str, chunks: Iterable[bytes]) -> Iterator
     """Pass a rendering through, keeping a copy of the sessions the last `load_sessions` read;
     it is served while the snapshot that call recorded still matches (a newer snapshot clears
     every rendering). The copy takes its place only once the last chunk has passed, so a run
-    stopped halfway (or a reader that went away) leaves no partial rendering behind. A copy
-    that cannot be written is given up (`cache_unwritable`); every chunk still passes."""
-    path = cache_dir / OUTPUTS_DIR / key
-    tmp = _temporary(path)
-    out = None
-    if cache_writable(cache_dir):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            out = open(tmp, "wb")  # noqa: SIM115 (closed below, or on the way out)
-        except OSError as exc:
-            cache_unwritable(cache_dir, exc)
+    stopped halfway (or a reader that went away) leaves no partial rendering behind; a copy
+    that cannot be written is given up (`CacheFile`), and every chunk still passes."""
+    copy = CacheFile(cache_dir, cache_dir / OUTPUTS_DIR / key)
     try:
         for chunk in chunks:
-            if out is not None:
-                try:
-                    out.write(chunk)
-                except OSError as exc:
-                    cache_unwritable(cache_dir, exc)
-                    discard(out, tmp)
-                    out = None
+            copy.write(chunk)
             yield chunk
-        if out is not None:
-            try:
-                out.close()
-                os.replace(tmp, path)
-            except OSError as exc:
-                cache_unwritable(cache_dir, exc)
+        copy.commit()
     finally:
-        discard(out, tmp)
+        copy.discard()
 
 
 def save_snapshot(cache_dir: Path, taken: snapshot.Snapshot) -> None:
@@ -182,10 +163,70 @@ def save_snapshot(cache_dir: Path, taken: snapshot.Snapshot) -> None:
         if outputs.is_dir():
             for old in outputs.iterdir():
                 old.unlink(missing_ok=True)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data)
     except OSError as exc:
         cache_unwritable(cache_dir, exc)
+        return
+    recorded = CacheFile(cache_dir, path)
+    recorded.write(data)
+    recorded.commit()
+
+
+class CacheFile:
+    """One file of the cache, written beside its place and renamed over it once complete, so a
+    killed run leaves the old one. A write that fails (not a directory, read-only, full disk)
+    gives the file up: the partial copy goes, later writes are dropped, and `cache_unwritable`
+    says so once and keeps the rest of the run from writing to that cache."""
+
+    def __init__(self, cache_dir: Path, path: Path) -> None:
+        self._cache_dir, self._path = cache_dir, path
+        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._out: IO[bytes] | None = None
+        self.size = 0
+        """Bytes written so far."""
+        if cache_writable(cache_dir):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._out = open(self._tmp, "wb")  # noqa: SIM115 (closed by commit or discard)
+            except OSError as exc:
+                self.give_up(exc)
+
+    @property
+    def writing(self) -> bool:
+        """False once given up (or committed): writing more is wasted work."""
+        return self._out is not None
+
+    def write(self, data: bytes) -> None:
+        if self._out is not None:
+            try:
+                self._out.write(data)
+            except OSError as exc:
+                self.give_up(exc)
+            else:
+                self.size += len(data)
+
+    def commit(self) -> None:
+        """Put the complete file in its place."""
+        out, self._out = self._out, None
+        if out is not None:
+            try:
+                out.close()
+                os.replace(self._tmp, self._path)
+            except OSError as exc:
+                self.give_up(exc)
+
+    def give_up(self, error: OSError) -> None:
+        cache_unwritable(self._cache_dir, error)
+        self.discard()
+
+    def discard(self) -> None:
+        """Drop what was written, whatever state a failed write left it in (after `commit`,
+        nothing is left to drop)."""
+        out, self._out = self._out, None
+        with suppress(OSError):
+            if out is not None:
+                out.close()  # flushing what is buffered may fail again
+        with suppress(OSError):
+            self._tmp.unlink(missing_ok=True)
 
 
 def cache_unwritable(cache_dir: Path, error: OSError) -> None:
@@ -204,16 +245,6 @@ def cache_writable(cache_dir: Path) -> bool:
     return cache_dir not in _UNWRITABLE
 
 
-def discard(out: IO[bytes] | None, tmp: Path | None) -> None:
-    """Close and remove a cache file being written, whatever state the failed write left it in."""
-    with suppress(OSError):
-        if out is not None:
-            out.close()  # flushing what is buffered may fail again
-    with suppress(OSError):
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-
-
 _UNWRITABLE: set[Path] = set()
 """Cache directories a write failed in, during this run."""
 
@@ -225,18 +256,3 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
 
         base = user_cache_dir("agentspend")
     return Path(base) / f"report-v{CACHE_VERSION}"
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write then rename, so a killed run never leaves a half-written cache entry behind."""
-    tmp = _temporary(path)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError:
-        discard(None, tmp)
-        raise
-
-
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -93,14 +93,10 @@ class Tokens:
         return self.input + self.cache_read + self.cache_write + self.output
 
     def __add__(self, other: Tokens) -> Tokens:
-        return Tokens(
-            self.input + other.input,
-            self.output + other.output,
-            self.cache_read + other.cache_read,
-            self.cache_write_5m + other.cache_write_5m,
-            self.cache_write_1h + other.cache_write_1h,
-            self.reasoning + other.reasoning,
-        )
+        total = Tokens()
+        total.accumulate(self)
+        total.accumulate(other)
+        return total
 
     def accumulate(self, other: Tokens) -> None:
         """Add `other` in place: a report row's running total, so a hundred thousand calls make
