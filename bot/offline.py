@@ -25,7 +25,7 @@ from bot import snapshot
 if TYPE_CHECKING:
     from bot.trace import Session
 
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 SNAPSHOT_FILE = "snapshot.marshal"
 OUTPUTS_DIR = "outputs"
 

@@ -22,8 +22,13 @@ It departs from the library in three places, each filling a hole in the price da
 - An entry with no token prices (GitHub Copilot's "included in the subscription" models) is not a
   price. The call falls through to the vendor's list price, the API-equivalent cost.
 
-Not modelled: request-context variants (batch, priority or flex service tiers, Claude fast mode),
-and image or audio output rates, since our tokens do not say which modality they were.
+A call the log says ran at another tier than the standard one (`Span.tier`: Claude's fast mode,
+OpenAI's priority, flex or fast service tiers) is priced at that tier's variant of the table. A
+model whose data lists no price for that tier leaves the call unpriced, shown as `model (tier)`:
+the standard rate would be a silent undercount (Claude Opus 4.6 fast mode bills 6x). An operator
+entry with `tier:` prices it; entries without one price standard calls only.
+
+Not modelled: image or audio output rates, since our tokens do not say which modality they were.
 """
 
 from __future__ import annotations
@@ -83,7 +88,12 @@ _SONNET_4_IDS = frozenset(
 _SONNET_4_LONG_CONTEXT = 200_000
 
 _PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
-_ENTRY_KEYS = ("model", "provider", *_PRICE_KEYS, "from", "until")
+_ENTRY_KEYS = ("model", "provider", "tier", *_PRICE_KEYS, "from", "until")
+
+_TIER_KEYS = ("speed", "service_tier", "processing")
+"""The request-context keys genai-prices lists tier prices under: Anthropic's fast mode is
+`speed`, OpenAI's tiers `service_tier`, batch `processing`. A tier names its value in one of
+them and no vendor uses the same value under two, so it is offered under all three."""
 
 
 class PriceFileError(ValueError):
@@ -273,6 +283,7 @@ class _Override:
 
     pattern: str
     provider: str | None
+    tier: str | None
     rates: _Rates
     start: date | None
     end: date | None
@@ -293,25 +304,43 @@ class _Resolution:
 
     overrides: tuple[_Override, ...]
     model: ModelInfo | None
-    compiled: dict[int, _Rates | None] = field(default_factory=dict)
-    """Compiled tables by the identity of the genai-prices table they came from."""
+    compiled: dict[object, _Rates | None] = field(default_factory=dict)
+    """Compiled tables by the identity of the genai-prices table they came from (and, for a
+    tier, of the variants laid over it)."""
 
-    def rates_at(self, at: datetime) -> tuple[_Rates, str] | None:
+    def rates_at(self, at: datetime, tier: str | None) -> tuple[_Rates, str] | None:
         if self.overrides:
             day = (at.astimezone(UTC) if at.tzinfo else at).date()
             for override in self.overrides:
-                if override.active(day):
+                if override.tier == tier and override.active(day):
                     return override.rates, override.ref
         if self.model is None:
             return None
         # The library picks the table in force at `at`, at whatever granularity its data has (a
         # start date, or a time of day for off-peak prices), so caching by table stays exact.
-        prices = self.model.get_prices(at)
-        key = id(prices)
+        standard = self.model.get_prices(at)
+        variants = _tier_variants(self.model, at, tier) if tier is not None else ()
+        key = (id(standard), *variants) if tier is not None else id(standard)
         if key not in self.compiled:
-            self.compiled[key] = _compile(prices, self.model.id)
+            if tier is None:
+                table: ModelPrice | None = standard
+            else:
+                table = self.model.get_prices(at, dict.fromkeys(_TIER_KEYS, tier)) if variants else None
+            self.compiled[key] = _compile(table, self.model.id) if table is not None else None
         rates = self.compiled[key]
         return (rates, _LIBRARY_REF) if rates is not None else None
+
+
+def _tier_variants(model: ModelInfo, at: datetime, tier: str) -> tuple[int, ...]:
+    """The model's price variants for `tier` in force at `at`, by identity. None means the data
+    has no price for that tier; a variant's own start date can change the price while the
+    standard table stays the same, so the variants are part of the compiled table's key."""
+    return tuple(
+        id(variant) for variant in model.price_variants or ()
+        if set(variant.when.values()) == {tier} and variant.when.keys() <= set(_TIER_KEYS)
+        and any(price is not None for price in vars(variant.prices).values())
+        and (variant.constraint is None or variant.constraint.active(at))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,7 +395,7 @@ class PriceBook:
                 if span.run_type is not RunType.LLM or span.tokens is None:
                     continue
                 if not self._price(span, span.started_at or session.started_at) and span.tokens.total:
-                    unpriced[span.model or UNKNOWN_MODEL] += span.tokens.total
+                    unpriced[unpriced_name(span)] += span.tokens.total
         return unpriced
 
     def reprice(
@@ -378,24 +407,26 @@ class PriceBook:
         usage = span.tokens if tokens is None else tokens
         if usage is None:
             return None
-        found = self._lookup(model or span.model, span.provider, at)
+        found = self._lookup(model or span.model, span.provider, at, span.tier)
         return None if found is None else found[0].cost(usage)
 
     def long_context(self, span: Span, at: datetime | None) -> LongContext | None:
         """How a call billed at a long-context tier was billed: None for a call at the base rate."""
-        found = self._lookup(span.model, span.provider, at) if span.tokens is not None else None
+        found = self._lookup(span.model, span.provider, at, span.tier) if span.tokens is not None else None
         if found is None or span.tokens is None:
             return None
         rates = found[0]
         start = rates.tier_start(span.tokens)
         return None if start < 0 else LongContext(start, rates.cost(span.tokens), rates.base_cost(span.tokens))
 
-    def _lookup(self, model: str | None, provider: str | None, at: datetime | None) -> tuple[_Rates, str] | None:
+    def _lookup(
+        self, model: str | None, provider: str | None, at: datetime | None, tier: str | None,
+    ) -> tuple[_Rates, str] | None:
         resolution = self._resolutions.get((model, provider)) or self._resolve(model, provider)
-        return resolution.rates_at(at or datetime.now(UTC))
+        return resolution.rates_at(at or datetime.now(UTC), tier)
 
     def _price(self, span: Span, at: datetime | None) -> bool:
-        found = self._lookup(span.model, span.provider, at)
+        found = self._lookup(span.model, span.provider, at, span.tier)
         if found is None:
             span.cost_usd = span.price_ref = None
             return False
@@ -413,6 +444,13 @@ class PriceBook:
         )
         self._resolutions[(model, provider)] = resolution
         return resolution
+
+
+def unpriced_name(span: Span) -> str:
+    """How an unpriced call shows among the unpriced tokens: its model as logged, and the tier
+    it ran at when that is what has no price."""
+    model = span.model or UNKNOWN_MODEL
+    return f"{model} ({span.tier})" if span.tier else model
 
 
 def _parse_overrides(raw: bytes, ref: str) -> list[_Override]:
@@ -465,6 +503,7 @@ def _override(node: yaml.Node, ref: str) -> _Override:
     if start and end and start > end:
         _fail(fields["until"][1], f"`until` ({end}) is before `from` ({start})")
     provider = _text(fields["provider"][1], "provider") if "provider" in fields else None
+    tier = _text(fields["tier"][1], "tier").lower() if "tier" in fields else None
     band = _band(
         prices["input"],
         prices["output"],
@@ -476,6 +515,7 @@ def _override(node: yaml.Node, ref: str) -> _Override:
     return _Override(
         pattern=_text(fields["model"][1], "model").lower(),
         provider=(_provider_id(provider) or provider.lower()) if provider else None,
+        tier=tier,
         rates=_Rates(((-1, band),)),
         start=start,
         end=end,

@@ -140,6 +140,9 @@ class Span:
     cost_usd: float | None = None
     reported_cost_usd: float | None = None
     price_ref: str | None = None
+    tier: str | None = None
+    """The billing tier the call ran at when the log says it was not the standard one: `fast`
+    (Claude's fast mode, Codex's fast service tier), `priority`, `flex`. Priced at that tier."""
     status: Status = Status.OK
     error_kind: str | None = None
     tool_name: str | None = None

@@ -265,6 +265,23 @@ def test_cache_writes_split_by_ttl(tmp_path: Path) -> None:
     assert calls["claude-code:msg_bare"] == Tokens(input=9, output=4)
 
 
+def test_fast_mode_is_the_calls_tier(tmp_path: Path) -> None:
+    """`usage.speed` says whether a call ran in fast mode (billed at its own rates); the tier
+    goes with the copy whose usage is kept, as a streamed placeholder may not say it yet."""
+    path = _write(tmp_path / f"{SID}.jsonl", [
+        _assistant("a1", "2026-05-01T10:00:00.000Z", "msg_fast", _usage(1, 2, 3, speed="fast")),
+        _assistant("a2", "2026-05-01T10:00:01.000Z", "msg_std", _usage(1, 2, 3, speed="standard")),
+        _assistant("a3", "2026-05-01T10:00:02.000Z", "msg_streamed", _usage(1, 1)),
+        _assistant("a4", "2026-05-01T10:00:02.500Z", "msg_streamed", _usage(1, 90, speed="fast")),
+        _assistant("a5", "2026-05-01T10:00:03.000Z", "msg_odd", _usage(1, 2, speed=7)),
+    ])
+    tiers = {s.span_id: s.tier for s in _spans(_one(tmp_path, path.name), RunType.LLM)}
+    assert tiers == {
+        "claude-code:msg_fast": "fast", "claude-code:msg_std": None, "claude-code:msg_streamed": "fast",
+        "claude-code:msg_odd": None,
+    }
+
+
 def test_missing_cache_keys_are_zero_not_an_error(agent_fixtures: Path) -> None:
     """agent-50243ee8 has only input/output tokens, and a Bedrock Converse model id."""
     result = ADAPTER.read(agent_fixtures / LEGACY_CONVERSE)

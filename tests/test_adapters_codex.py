@@ -405,6 +405,68 @@ def test_resume_inside_a_full_history_replay(tmp_path: Path) -> None:
         assert wire.to_builtins(_two_reads(path, data, cut)) == full, f"cut at byte {cut}"
 
 
+def test_cache_writes_are_part_of_input_and_counted_apart(tmp_path: Path) -> None:
+    """Codex 0.15x reports `cache_write_input_tokens` inside `input_tokens`, as it does cached
+    input; ccusage 20 counts them as cache creation (1000 - 400 - 100 = 500 input)."""
+    usage = {**_usage(1000, 400, 50, 10), "cache_write_input_tokens": 100}
+    path = _rollout(tmp_path, [_meta(), _context("gpt-5.5"), _count("2026-05-12T10:00:02.000Z", total=usage, last=usage)])
+    (span,) = _llm(_one(tmp_path, path.name))
+    assert span.tokens == Tokens(input=500, output=50, cache_read=400, cache_write_5m=100, reasoning=10)
+
+
+def test_cache_writes_leave_the_call_id_as_it_was(tmp_path: Path) -> None:
+    """A call's id hashes its usage: reading the new field must not rename calls already stored."""
+    usage = _usage(1000, 400, 50)
+    records = [_meta(), _context("gpt-5.5"), _count("2026-05-12T10:00:02.000Z", total=usage, last=usage)]
+    plain = _llm(_one(tmp_path, _rollout(tmp_path, records, "rollout-a.jsonl").name))
+    usage["cache_write_input_tokens"] = 0
+    with_field = _llm(_one(tmp_path, _rollout(tmp_path, records, "rollout-b.jsonl").name))
+    assert [s.span_id for s in plain] == [s.span_id for s in with_field]
+
+
+def _settings(ts: str, **settings: Any) -> dict[str, Any]:
+    return _event(ts, type="thread_settings_applied", thread_settings={"model": "gpt-5.5", **settings})
+
+
+def test_service_tier_from_thread_settings_applies_to_later_calls(tmp_path: Path) -> None:
+    path = _rollout(tmp_path, [
+        _meta(), _context("gpt-5.5"),
+        _count("2026-05-12T10:00:01.000Z", total=_usage(100, 0, 10)),
+        _settings("2026-05-12T10:00:02.000Z", service_tier="fast"),
+        _count("2026-05-12T10:00:03.000Z", total=_usage(300, 0, 30)),
+        _settings("2026-05-12T10:00:04.000Z", approval_policy="never"),  # says nothing of the tier
+        _count("2026-05-12T10:00:05.000Z", total=_usage(600, 0, 60)),
+        _settings("2026-05-12T10:00:06.000Z", service_tier="default"),
+        _count("2026-05-12T10:00:07.000Z", total=_usage(900, 0, 90)),
+    ])
+    assert [s.tier for s in _llm(_one(tmp_path, path.name))] == [None, "fast", "fast", None]
+
+
+def test_service_tier_survives_a_resumed_read(tmp_path: Path) -> None:
+    records = [
+        _meta(), _context("gpt-5.5"), _settings("2026-05-12T10:00:01.000Z", service_tier="flex"),
+        _count("2026-05-12T10:00:02.000Z", total=_usage(100, 0, 10)),
+    ]
+    path = _rollout(tmp_path, records)
+    first = ADAPTER.read(path)
+    with path.open("ab") as fh:
+        fh.write(json.dumps(_count("2026-05-12T10:00:03.000Z", total=_usage(300, 0, 30))).encode() + b"\n")
+    resumed = ADAPTER.read(path, first.cursors)
+    (span,) = _llm(resumed.sessions[0])
+    assert span.tier == "flex" and span.tokens.input == 200
+
+
+def test_cursor_from_before_cache_writes_reads_again_from_the_start(tmp_path: Path) -> None:
+    """A baseline of five figures (written before cache writes were read) cannot be differenced
+    against six: the file is read again, which span ids make harmless."""
+    path = _rollout(tmp_path, [_meta(), _context("gpt-5.5"), _count("2026-05-12T10:00:02.000Z", total=_usage(100, 0, 10))])
+    (cursor,) = ADAPTER.read(path).cursors.values()
+    cursor.state["total"] = cursor.state["total"][:5]
+    result = ADAPTER.read(path, {str(path): Cursor(offset=0, state=cursor.state, size=0)})
+    assert result.skipped == {"bad_cursor": 1}
+    assert _total(result.sessions[0]).input == 100
+
+
 def test_cursor_state_is_json(agent_fixtures: Path, tmp_path: Path) -> None:
     data = (agent_fixtures / TUI).read_bytes()
     path = tmp_path / "rollout.jsonl"

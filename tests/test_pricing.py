@@ -351,6 +351,10 @@ def test_example_override_file() -> None:
     listed = (1000 * 3 + 10_000 * 0.3 + 2000 * 3.75 + 500 * 6 + 400 * 15) / 1e6
     assert _cost("claude-sonnet-4-5-20250929", tokens, book=book) == pytest.approx(listed, rel=REL)
 
+    # Opus 4.6 fast mode, 6x its list price: $30 / $150 / read $3 / write $37.50 / 1h $60.
+    fast = (1000 * 30 + 10_000 * 3 + 2000 * 37.5 + 500 * 60 + 400 * 150) / 1e6
+    assert _tiered("claude-opus-4-6", tokens, "fast", book=book).cost_usd == pytest.approx(fast, rel=REL)
+
 
 def test_override_wins_over_the_library_and_first_match_wins(tmp_path: Path) -> None:
     path = tmp_path / "prices.yml"
@@ -476,6 +480,114 @@ def test_arithmetic_matches_genai_prices(provider_id: str) -> None:
             assert ours == pytest.approx(theirs, rel=1e-9), (model_id, prompt)
             checked += 1
     assert checked > 5
+
+
+# --- billing tiers: fast mode, priority and flex --------------------------------------------------
+# Claude Opus 4.8 fast mode: $10 input, $50 output, read $1, 5-minute write $12.50, 1-hour $20
+# (its standard rates doubled). GPT-5.5's fast tier from 2026-10-12: $12.50 input, $1.25 cached,
+# $75 output (2.5x), flex: $2.50 / $0.25 / $15.
+
+TIERED = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
+
+
+def _tiered(
+    model: str, tokens: Tokens, tier: str | None, at: datetime = TIERED, book: PriceBook | None = None
+) -> Span:
+    span = Span("call-1", RunType.LLM, model, started_at=at, model=model, tokens=tokens, tier=tier)
+    (book or PriceBook.load(None)).price_span(span)
+    return span
+
+
+def test_claude_fast_mode_is_priced_at_the_fast_rates() -> None:
+    tokens = Tokens(input=1000, output=100, cache_read=2000, cache_write_5m=100, cache_write_1h=200)
+    fast = (1000 * 10 + 100 * 50 + 2000 * 1 + 100 * 12.5 + 200 * 20) / 1e6
+    standard = (1000 * 5 + 100 * 25 + 2000 * 0.5 + 100 * 6.25 + 200 * 10) / 1e6
+    assert _tiered("claude-opus-4-8", tokens, "fast").cost_usd == pytest.approx(fast, rel=REL)
+    assert _tiered("claude-opus-4-8", tokens, None).cost_usd == pytest.approx(standard, rel=REL)
+
+
+def test_openai_tiers_and_a_tiers_own_start_date() -> None:
+    tokens = Tokens(input=600, cache_read=400, output=50)
+    assert _tiered("gpt-5.5", tokens, "fast").cost_usd == pytest.approx((600 * 12.5 + 400 * 1.25 + 50 * 75) / 1e6, rel=REL)
+    assert _tiered("gpt-5.5", tokens, "flex").cost_usd == pytest.approx((600 * 2.5 + 400 * 0.25 + 50 * 15) / 1e6, rel=REL)
+    # The data lists GPT-5.5's tier prices from 2026-10-12 only: earlier, the tier has no price.
+    before = _tiered("gpt-5.5", tokens, "fast", at=datetime(2026, 10, 3, tzinfo=UTC))
+    assert before.cost_usd is None and before.price_ref is None
+
+
+def test_a_tier_without_a_listed_price_is_unpriced_and_named_with_its_tier() -> None:
+    """Opus 4.6 bills fast mode at 6x, which the data does not list: the standard price would
+    be a silent undercount."""
+    session = Session("s", Runtime.CLAUDE_CODE, started_at=TIERED)
+    session.spans = [
+        Span("fast", RunType.LLM, "m", started_at=TIERED, model="claude-opus-4-6", tokens=Tokens(input=10, output=5), tier="fast"),
+        Span("std", RunType.LLM, "m", started_at=TIERED, model="claude-opus-4-6", tokens=Tokens(input=10, output=5)),
+    ]
+    assert PriceBook.load(None).price_sessions([session]) == {"claude-opus-4-6 (fast)": 15}
+    assert session.spans[0].cost_usd is None
+    assert session.spans[1].cost_usd == pytest.approx((10 * 5 + 5 * 25) / 1e6, rel=REL)
+
+
+def test_an_override_with_a_tier_prices_that_tier_only(tmp_path: Path) -> None:
+    path = tmp_path / "prices.yml"
+    path.write_text(
+        "models:\n"
+        "  - model: claude-opus-4-6\n    tier: FAST\n    input: 30\n    output: 150\n"
+        "  - model: claude-opus-4-8\n    input: 1\n    output: 2\n"
+    )
+    book = PriceBook.load(path)
+    tokens = Tokens(input=1000, output=100)
+    assert _tiered("claude-opus-4-6", tokens, "fast", book=book).cost_usd == pytest.approx((1000 * 30 + 100 * 150) / 1e6, rel=REL)
+    assert _tiered("claude-opus-4-6", tokens, None, book=book).cost_usd == pytest.approx((1000 * 5 + 100 * 25) / 1e6, rel=REL)
+    # An entry without a tier is a standard price: a fast call of that model keeps the library's fast rate.
+    assert _tiered("claude-opus-4-8", tokens, None, book=book).cost_usd == pytest.approx((1000 * 1 + 100 * 2) / 1e6, rel=REL)
+    assert _tiered("claude-opus-4-8", tokens, "fast", book=book).cost_usd == pytest.approx((1000 * 10 + 100 * 50) / 1e6, rel=REL)
+
+
+def _tier_values() -> list[tuple[str, str]]:
+    """Every (model, tier) the data lists a price variant for under one of the tier keys."""
+    found = set()
+    for provider in get_snapshot().providers:
+        if provider.id not in _AGENT_PROVIDERS:
+            continue
+        for model in provider.models:
+            if not pricing._charges_tokens(model):
+                continue
+            for variant in model.price_variants or ():
+                if variant.when.keys() <= set(pricing._TIER_KEYS):
+                    found |= {(f"{provider.id}:{model.id}", value) for value in variant.when.values()}
+    return sorted(found)
+
+
+def test_no_model_lists_one_tier_under_two_keys() -> None:
+    """A tier is offered under every tier key at once: that is only sound while no model keys
+    two variants by the same value (say `speed: fast` and `service_tier: fast`)."""
+    for provider in get_snapshot().providers:
+        for model in provider.models:
+            keys_of: dict[str, set[str]] = {}
+            for variant in model.price_variants or ():
+                for key, value in variant.when.items():
+                    keys_of.setdefault(value, set()).add(key)
+            assert all(len(keys) == 1 for keys in keys_of.values()), (provider.id, model.id, keys_of)
+
+
+@pytest.mark.parametrize(("ref", "tier"), _tier_values())
+def test_tier_arithmetic_matches_genai_prices(ref: str, tier: str) -> None:
+    """A tiered call costs what `calc_price` says with that tier as its price context."""
+    provider_id, model_id = ref.split(":", 1)
+    model = next(m for p in get_snapshot().providers if p.id == provider_id for m in p.models if m.id == model_id)
+    tokens = Tokens(input=3000, cache_read=5000, cache_write_5m=800, output=700, reasoning=200)
+    for at in (T0, TIERED, datetime(2026, 12, 1, tzinfo=UTC)):
+        resolution = pricing._Resolution((), model)
+        found = resolution.rates_at(at, tier)
+        if not pricing._tier_variants(model, at, tier):
+            assert found is None, (ref, tier, at)
+            continue
+        assert found is not None
+        context = dict.fromkeys(pricing._TIER_KEYS, tier)
+        theirs = float(model.calc_price(_library_usage(tokens), get_snapshot().find_provider(None, provider_id, None),
+                                        genai_request_timestamp=at, price_context=context).total_price)
+        assert found[0].cost(tokens) == pytest.approx(theirs, rel=1e-9), (ref, tier, at)
 
 
 # --- what waste findings ask: the same call priced otherwise ------------------------------------

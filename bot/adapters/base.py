@@ -287,6 +287,19 @@ def _parse_iso(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def billing_tier(value: Any) -> str | None:
+    """A tier a log names (Claude's `usage.speed`, Codex's `service_tier`) as `Span.tier`: None
+    for the standard tier under any of its names, or for anything that is not a name."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    tier = value.strip().lower()
+    return None if tier in _STANDARD_TIERS else tier
+
+
+_STANDARD_TIERS = frozenset({"standard", "default", "auto"})
+"""What the tools write for the ordinary tier: Claude `speed: standard`, Codex `service_tier: default`."""
+
+
 def canonical_input(arguments: Any) -> str:
     """A tool call's arguments as canonical JSON: the normalized input when no simpler key
     (a path, a command) identifies the call. Only ever hashed, never stored."""

@@ -32,7 +32,8 @@ import msgspec
 import orjson
 
 from bot.adapters.base import (
-    ANY_VALUE, Cursor, JsonLines, ParseResult, canonical_input, parse_time, pending_tool_span, raw_value,
+    ANY_VALUE, Cursor, JsonLines, ParseResult, billing_tier, canonical_input, parse_time, pending_tool_span,
+    raw_value,
 )
 from bot.trace import Runtime, RunType, Session, Span, Status, Tokens, hash_tool_input
 
@@ -279,10 +280,11 @@ class _Reader:
         if call is not None:
             span = call.span
             if usage != call.usage:  # most copies repeat the usage verbatim
-                tokens = _tokens(raw_value(usage), self.skipped)
+                decoded = raw_value(usage)
+                tokens = _tokens(decoded, self.skipped)
                 call.usage = usage.copy()
                 if tokens is not None and tokens.total > call.total:
-                    span.tokens, call.total = tokens, tokens.total
+                    span.tokens, call.total, span.tier = tokens, tokens.total, _tier(decoded)
                     if (cost := _cost(record.costUSD)) is not None:
                         span.reported_cost_usd = cost
             if span.request_id is None or (span.sidechain and not sidechain):
@@ -291,7 +293,8 @@ class _Reader:
             if span.reported_cost_usd is None:
                 span.reported_cost_usd = _cost(record.costUSD)
             return
-        tokens = _tokens(raw_value(usage), self.skipped)
+        decoded = raw_value(usage)
+        tokens = _tokens(decoded, self.skipped)
         span = Span(
             span_id=span_id,
             run_type=RunType.LLM,
@@ -300,6 +303,7 @@ class _Reader:
             model=model,
             provider=_provider(native_id, model),
             tokens=tokens,
+            tier=_tier(decoded),
             reported_cost_usd=_cost(record.costUSD),
             sidechain=sidechain,
             request_id=_text(record.requestId),
@@ -588,6 +592,11 @@ def _tokens(usage: Any, skipped: Counter[str]) -> Tokens | None:
     return Tokens(
         input=input_tokens, output=output, cache_read=cache_read, cache_write_5m=write_5m, cache_write_1h=write_1h,
     )
+
+
+def _tier(usage: Any) -> str | None:
+    """`usage.speed`: `fast` for a call in fast mode, billed at the fast-mode rates."""
+    return billing_tier(usage.get("speed")) if type(usage) is dict else None
 
 
 def _cost(value: Any) -> float | None:

@@ -21,7 +21,8 @@ import msgspec
 import orjson
 
 from bot.adapters.base import (
-    ANY_VALUE, Cursor, JsonLines, ParseResult, canonical_input, parse_time, pending_tool_span, raw_value,
+    ANY_VALUE, Cursor, JsonLines, ParseResult, billing_tier, canonical_input, parse_time, pending_tool_span,
+    raw_value,
 )
 from bot.gitmeta import normalize_remote
 from bot.trace import Runtime, RunType, Session, Span, Status, Tokens, hash_tool_input
@@ -35,7 +36,10 @@ _RECORD_MARKERS = (
 )
 """One of these in the first line (plus `timestamp` and `payload`) makes a file a rollout."""
 
-_USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+_USAGE_KEYS = (
+    "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens",
+    "cache_write_input_tokens",
+)
 _RESPONSE_ITEMS = frozenset({"reasoning", "function_call", "custom_tool_call", "local_shell_call", "web_search_call"})
 """Response items only the model produces (besides assistant messages): they open a response."""
 _TOOL_ITEMS = frozenset({"function_call", "custom_tool_call", "local_shell_call"})
@@ -48,6 +52,7 @@ _EVENTS = {
     "patch_apply_end": "_tool_end",
     "mcp_tool_call_end": "_tool_end",
     "collab_agent_spawn_end": "_spawn_end",
+    "thread_settings_applied": "_settings",
 }
 """Events that matter besides token_count, and the `_Reader` method handling each."""
 _SHELL_TOOLS = frozenset({"exec_command", "shell", "shell_command", "local_shell", "container.exec"})
@@ -91,6 +96,7 @@ class _Payload(msgspec.Struct):
     result: msgspec.Raw = msgspec.Raw()
     new_agent_role: Any = None
     new_thread_id: Any = None
+    thread_settings: msgspec.Raw = msgspec.Raw()
 
 
 class _Record(msgspec.Struct):
@@ -138,7 +144,8 @@ class _State:
 
     `total` is the last cumulative usage (the baseline for differencing); `response` the model
     response still waiting for its `token_count` ([span id, start]); `probe`/`replay` track the
-    history a full-history subagent file replays in its first second (see `_Reader._replayed`).
+    history a full-history subagent file replays in its first second (see `_Reader._replayed`);
+    `tier` is the service tier the thread's settings last named (None: the standard one).
     """
 
     sid: str
@@ -151,6 +158,7 @@ class _State:
     probe_done: bool = False
     replay: str | None = None
     response: list[str] | None = None
+    tier: str | None = None
 
     def to_json(self, tools: dict[str, _Tool]) -> dict[str, Any]:
         """The cursor state: these fields plus the open tool calls, as plain JSON values."""
@@ -162,6 +170,8 @@ class _State:
     def from_json(cls, state: Mapping[str, Any]) -> tuple[_State, dict[str, _Tool]]:
         """Raises KeyError / TypeError on a state this version did not write."""
         restored = cls(**{name: state[name] for name in cls.__slots__})
+        if restored.total is not None and len(restored.total) != len(_USAGE_KEYS):
+            raise ValueError("a usage baseline of another version")
         tools = {call_id: _Tool(*values) for call_id, values in state["tools"].items()}
         return restored, tools
 
@@ -274,6 +284,13 @@ class _Reader:
             or _text(subagent)  # Codex's own helpers: {"subagent": "review"} / "compact"
         )
 
+    def _settings(self, ts: str, payload: _Payload) -> None:
+        """`thread_settings_applied` (`/fast`, a profile's `service_tier`): the tier every later
+        call is billed at, until settings name another. Settings that leave the tier out keep it."""
+        settings = raw_value(payload.thread_settings)
+        if isinstance(settings, dict) and "service_tier" in settings:
+            self.state.tier = billing_tier(settings["service_tier"])
+
     def _turn_context(self, payload: _Payload) -> None:
         model = _text(payload.model)
         if model:
@@ -347,7 +364,9 @@ class _Reader:
             span_id, start = state.response
             state.response = None
         else:
-            span_id, start = _span_id(ts, orjson.dumps([model, total, last])), ts
+            # Cache writes are left out of the id, as they were before they were read: an
+            # ingest that re-reads a log after an upgrade then lands on the rows it made.
+            span_id, start = _span_id(ts, orjson.dumps([model, total and total[:5], last and last[:5]])), ts
         self._emit_llm(span_id, start, _tokens(delta), model)
 
     def _probe_replay(self, second: str) -> bool:
@@ -382,6 +401,7 @@ class _Reader:
             model=model,
             provider=self.state.provider,
             tokens=tokens,
+            tier=self.state.tier,
         )
         self.llm.append((start, span))
 
@@ -584,7 +604,7 @@ def _archived_duplicate(path: Path) -> bool:
 
 
 def _usage(block: Any) -> list[int] | None | object:
-    """A usage block as [input, cached, output, reasoning, total]; missing keys count 0."""
+    """A usage block as [input, cached, output, reasoning, total, cache written]; missing keys count 0."""
     if block is None:
         return None
     if not isinstance(block, dict):
@@ -603,10 +623,15 @@ def _difference(total: list[int], previous: list[int] | None) -> list[int]:
 
 
 def _tokens(usage: list[int]) -> Tokens:
-    """OpenAI counts cached input inside input and reasoning inside output."""
-    input_tokens, cached, output, reasoning, _ = usage
+    """OpenAI counts cached input, and cache writes where a model reports them, inside input,
+    and reasoning inside output. A write has no TTL here: it counts as a 5-minute write."""
+    input_tokens, cached, output, reasoning, _, written = usage
     cache_read = min(cached, input_tokens)
-    return Tokens(input=input_tokens - cache_read, output=output, cache_read=cache_read, reasoning=reasoning)
+    cache_write = min(written, input_tokens - cache_read)
+    return Tokens(
+        input=input_tokens - cache_read - cache_write, output=output, cache_read=cache_read,
+        cache_write_5m=cache_write, reasoning=reasoning,
+    )
 
 
 def _millis_between(start: str, end: str) -> int | None:

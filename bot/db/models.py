@@ -64,6 +64,8 @@ class SpanRow(SQLModel, table=True):
     cost_usd: float | None = None
     reported_cost_usd: float | None = None
     price_ref: str | None = None
+    tier: str | None = None
+    """The billing tier the cost was priced at (bot.trace.Span.tier); None for the standard one."""
     status: str = "ok"
     error_kind: str | None = None
     tool_name: str | None = None

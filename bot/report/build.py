@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.pricing import UNKNOWN_MODEL, unpriced_name
 from bot.report.waste import Finding
 from bot.trace import LLM, SUBAGENT, TOOL, Session, Span, Tokens
 
@@ -22,7 +23,6 @@ RECONCILE_TOLERANCE = 0.01
 
 NO_TOOL = "(no tool)"
 MAIN_AGENT = "(main agent)"
-UNKNOWN_MODEL = "(unknown model)"
 UNNAMED_SUBAGENT = "(unnamed subagent)"
 
 
@@ -206,7 +206,7 @@ def build(
                     target.cost_usd += cost
             _row(by_model, model).add_call(tokens, cost)
             if cost is None:
-                unpriced_by_model[model] += tokens.total
+                unpriced_by_model[unpriced_name(span)] += tokens.total
             _split_across_tools(by_tool, span, tools_of.get(span.span_id, ()))
         for target in shared:
             target.add_counts(row)
