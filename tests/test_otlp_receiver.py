@@ -362,6 +362,35 @@ def test_shared_telemetry_sample_maps_to_its_sessions(agent_fixtures: Path) -> N
     assert not any("Build the analytics loader" in repr(s) for s in sessions.values())  # the prompt is not kept
 
 
+def test_telemetry_names_the_billing_tier(tmp_path: Path) -> None:
+    """Claude Code's `speed` and OpenAI's `service_tier` (the response's over the request's)."""
+    def event(request: str, **attrs: object) -> dict[str, object]:
+        attrs = {"event.name": "api_request", "session.id": "s1", "model": "claude-opus-4-8", "request_id": request,
+                 "input_tokens": 10, "output_tokens": 5, **attrs}
+        return {"_type": "log", "ts": "2026-10-20T10:00:00Z", "scope": "com.anthropic.claude_code",
+                "name": "api_request", "attrs": attrs, "resource": {"service.name": "claude-code"}}
+
+    def span(span_id: str, **attrs: object) -> dict[str, object]:
+        attrs = {"gen_ai.operation.name": "chat", "gen_ai.conversation.id": "c1", "gen_ai.provider.name": "openai",
+                 "gen_ai.request.model": "gpt-5.5", "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 7,
+                 **attrs}
+        return {"type": "span", "traceId": "t1", "spanId": span_id, "name": "chat gpt-5.5",
+                "startTime": [1792490400, 0], "endTime": [1792490401, 0], "attributes": attrs, "resource": {}}
+
+    path = tmp_path / "telemetry.jsonl"
+    lines = [
+        span("a", **{"openai.request.service_tier": "auto", "openai.response.service_tier": "priority"}),
+        span("b", **{"gen_ai.openai.request.service_tier": "flex"}),
+        span("c", **{"openai.response.service_tier": "default"}),
+        event("req_fast", speed="fast"), event("req_normal", speed="normal"), event("req_plain"),
+    ]
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    spans = {s.span_id: s for session in otlp.ADAPTER.read(path).sessions for s in session.spans}
+    tiers = {span_id: s.tier for span_id, s in spans.items()}
+    assert [tiers[f"otel:{span_id}"] for span_id in "abc"] == ["priority", "flex", None]
+    assert [tiers[f"claude-code:request:req_{name}"] for name in ("fast", "normal", "plain")] == ["fast", None, None]
+
+
 # -- one session, two sources ------------------------------------------------------------------
 
 

@@ -296,8 +296,9 @@ def billing_tier(value: Any) -> str | None:
     return None if tier in _STANDARD_TIERS else tier
 
 
-_STANDARD_TIERS = frozenset({"standard", "default", "auto"})
-"""What the tools write for the ordinary tier: Claude `speed: standard`, Codex `service_tier: default`."""
+_STANDARD_TIERS = frozenset({"standard", "default", "auto", "normal"})
+"""What the tools write for the ordinary tier: Claude `speed: standard`, Codex `service_tier:
+default`, OpenAI's request `auto` (the response then names the tier run), `normal` for speed."""
 
 
 def canonical_input(arguments: Any) -> str:

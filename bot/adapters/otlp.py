@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.base import Cursor, JsonLines, ParseResult, parse_time
+from bot.adapters.base import Cursor, JsonLines, ParseResult, billing_tier, parse_time
 from bot.gitmeta import normalize_remote
 from bot.trace import Integration, Origin, Runtime, RunType, Session, Span, Status, Tokens, hash_tool_input
 
@@ -228,6 +228,7 @@ class _Builder:
         self.add(session, Span(
             span_id=span_id, run_type=RunType.LLM, name=model or "unknown", started_at=at, model=model,
             provider="anthropic" if (model or "").startswith("claude") else None, tokens=tokens,
+            tier=billing_tier(attrs.get("speed")),
             reported_cost_usd=_usd(attrs.get("cost_usd")), duration_ms=_millis(attrs.get("duration_ms")),
             request_id=request_id, origin=Origin.TELEMETRY,
         ))
@@ -386,8 +387,8 @@ class _Builder:
             nano_aiu = _number(attrs.get("copilot_chat.copilot_usage_nano_aiu"))
             self.add(session, Span(
                 run_type=RunType.LLM, name=model or "unknown", model=model, provider=provider,
-                tokens=_gen_ai_tokens(attrs, provider), **base, **status,
-                reported_cost_usd=nano_aiu * NANO_AIU_USD if nano_aiu is not None else None,
+                tokens=_gen_ai_tokens(attrs, provider), tier=_service_tier(attrs),
+                **base, **status, reported_cost_usd=nano_aiu * NANO_AIU_USD if nano_aiu is not None else None,
             ))
 
 
@@ -416,6 +417,16 @@ def _gen_ai_tokens(attrs: Mapping[str, Any], provider: str | None) -> Tokens | N
 
 
 # -- small helpers ------------------------------------------------------------------------------
+
+
+def _service_tier(attrs: Mapping[str, Any]) -> str | None:
+    """The tier an OpenAI call ran at: the response's (what was billed) before the request's
+    (which may say `auto`), under the semantic conventions' current names, then the older ones."""
+    for key in ("openai.response.service_tier", "gen_ai.openai.response.service_tier",
+                "openai.request.service_tier", "gen_ai.openai.request.service_tier"):
+        if (value := attrs.get(key)) is not None:
+            return billing_tier(value)
+    return None
 
 
 def _text(value: Any) -> str | None:
