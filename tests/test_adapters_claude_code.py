@@ -282,6 +282,28 @@ def test_fast_mode_is_the_calls_tier(tmp_path: Path) -> None:
     }
 
 
+def test_server_side_compaction_is_billed_beside_the_reply(tmp_path: Path) -> None:
+    """Where ccusage 20 is wrong: the API's top-level usage of a compacted request counts the
+    reply only; the `compaction` iteration (the summarizing pass over the whole conversation,
+    billed at the same model's rates) is listed in `usage.iterations` alone."""
+    compaction = {"type": "compaction", **_usage(180_000, 3500, 0, 2000)}
+    reply = {"type": "message", **_usage(23_000, 1000)}
+    path = _write(tmp_path / f"{SID}.jsonl", [
+        _assistant("a1", "2026-05-01T10:00:00.000Z", "msg_both", _usage(23_000, 1000, iterations=[compaction, reply])),
+        _assistant("a2", "2026-05-01T10:00:01.000Z", "msg_paused", _usage(0, 0, iterations=[compaction])),
+        _assistant("a3", "2026-05-01T10:00:02.000Z", "msg_plain", _usage(5, 6, iterations=[{"type": "message"}])),
+        _assistant("a4", "2026-05-01T10:00:03.000Z", "msg_odd",
+                   _usage(5, 6, iterations=["x", {"type": "compaction", "input_tokens": -1}])),
+    ])
+    result = ADAPTER.read(path)
+    calls = {s.span_id: s.tokens for s in _spans(_one(tmp_path, path.name), RunType.LLM)}
+    assert calls["claude-code:msg_both"] == Tokens(input=203_000, output=4500, cache_write_5m=2000)
+    assert calls["claude-code:msg_paused"] == Tokens(input=180_000, output=3500, cache_write_5m=2000)
+    assert calls["claude-code:msg_plain"] == Tokens(input=5, output=6)
+    assert calls["claude-code:msg_odd"] == Tokens(input=5, output=6)  # the bad entry is counted, the reply kept
+    assert result.skipped == {"bad_usage": 1}
+
+
 def test_missing_cache_keys_are_zero_not_an_error(agent_fixtures: Path) -> None:
     """agent-50243ee8 has only input/output tokens, and a Bedrock Converse model id."""
     result = ADAPTER.read(agent_fixtures / LEGACY_CONVERSE)

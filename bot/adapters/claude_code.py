@@ -567,6 +567,11 @@ def _tokens(usage: Any, skipped: Counter[str]) -> Tokens | None:
 
     `input_tokens` is already uncached. Writes are split by TTL when `cache_creation` says so;
     a total larger than the split (or no split at all) counts the rest as 5-minute writes.
+
+    A request the API compacted server-side lists a `compaction` entry in `usage.iterations`:
+    the summarizing pass, billed, but left out of the top-level counts (which are the reply's
+    alone, zero when the request stopped after compacting). Its tokens are added; the other
+    entries repeat the top level. ccusage 20 reads the top level only.
     """
     if usage is None:
         return None
@@ -589,9 +594,17 @@ def _tokens(usage: Any, skipped: Counter[str]) -> Tokens | None:
         skipped["usage_without_tokens"] += 1
         return None
     write_5m += max(written - write_5m - write_1h, 0)
-    return Tokens(
+    tokens = Tokens(
         input=input_tokens, output=output, cache_read=cache_read, cache_write_5m=write_5m, cache_write_1h=write_1h,
     )
+    iterations = get("iterations")
+    if type(iterations) is list:
+        for iteration in iterations:
+            if type(iteration) is dict and iteration.get("type") == "compaction":
+                summary = _tokens(iteration, skipped)
+                if summary is not None:
+                    tokens.accumulate(summary)
+    return tokens
 
 
 def _tier(usage: Any) -> str | None:
