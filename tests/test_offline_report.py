@@ -258,3 +258,38 @@ def test_findings_use_the_checkouts_own_waste_thresholds(
     assert main(["report", str(repo), "--all"]) == 0
     text = capsys.readouterr().out
     assert "**Retry loop**" in text and "…and" not in text and "Waste thresholds: defaults, as" in text
+
+
+def test_calls_at_another_tier_are_priced_there_and_shown_apart(
+    machine: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Codex thread switched to the fast tier (`/fast`) and a Claude Code call in fast mode:
+    each is priced at its tier's rates, counted in every breakdown, and listed under `by_tier`."""
+    ts = "2026-10-20T10:00:0{}.000Z".format
+    usage = {"input_tokens": 1000, "cached_input_tokens": 400, "output_tokens": 50, "total_tokens": 1050}
+    rollout = [
+        {"timestamp": ts(0), "type": "session_meta", "payload": {"id": "t-fast", "cwd": "/w"}},
+        {"timestamp": ts(1), "type": "turn_context", "payload": {"model": "gpt-5.5"}},
+        {"timestamp": ts(2), "type": "event_msg", "payload": {"type": "token_count", "info": {"last_token_usage": usage}}},
+        {"timestamp": ts(3), "type": "event_msg",
+         "payload": {"type": "thread_settings_applied", "thread_settings": {"service_tier": "fast"}}},
+        {"timestamp": ts(4), "type": "event_msg", "payload": {"type": "token_count", "info": {"last_token_usage": usage}}},
+    ]
+    (machine / ".codex/sessions/2026/10/20").mkdir(parents=True)
+    (machine / ".codex/sessions/2026/10/20/rollout-fast.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rollout))
+    call = {"type": "assistant", "timestamp": ts(5), "sessionId": "c-fast", "uuid": "a1", "cwd": "/w",
+            "message": {"id": "msg_f", "model": "claude-opus-4-8", "role": "assistant", "content": [],
+                        "usage": {"input_tokens": 1000, "output_tokens": 100, "speed": "fast"}}}
+    (machine / ".claude/projects/-w").mkdir(parents=True)
+    (machine / ".claude/projects/-w/c-fast.jsonl").write_text(json.dumps(call, separators=(",", ":")) + "\n")
+
+    report = _report(capsys, "--all")
+    standard_gpt = (600 * 5 + 400 * 0.5 + 50 * 30) / 1e6  # GPT-5.5: $5 / $0.50 cached / $30
+    fast_gpt = (600 * 12.5 + 400 * 1.25 + 50 * 75) / 1e6  # its fast tier: $12.50 / $1.25 / $75
+    fast_opus = (1000 * 10 + 100 * 50) / 1e6  # Opus 4.8 fast mode: $10 / $50
+    assert report["total_cost_usd"] == pytest.approx(standard_gpt + fast_gpt + fast_opus, abs=1e-6)
+    assert {r["name"]: (r["calls"], r["cost_usd"]) for r in report["by_tier"]} == {
+        "fast": (2, pytest.approx(fast_gpt + fast_opus, abs=1e-6)),
+    }
+    assert main(["report", "--all"]) == 0
+    assert "**Billing tiers:** 2 model calls at the `fast` tier ($0.03)" in capsys.readouterr().out

@@ -124,6 +124,9 @@ class Report:
     by_model: list[Row]
     by_tool: list[Row]
     by_subagent: list[Row]
+    by_tier: list[Row]
+    """Calls billed at another tier than the standard one (fast mode, priority, flex), by tier:
+    part of the other breakdowns too, shown apart because a tier multiplies what a call costs."""
     sessions: list[SessionSummary]
     unpriced_by_model: dict[str, int]
     unknown_usage_calls: int
@@ -158,6 +161,7 @@ class Report:
             "by_model": [r.as_dict() for r in self.by_model],
             "by_tool": [r.as_dict() for r in self.by_tool],
             "by_subagent": [r.as_dict() for r in self.by_subagent],
+            "by_tier": [r.as_dict() for r in self.by_tier],
             "sessions": [s.as_dict() for s in self.sessions] if session_rows else [],
             "findings": [f.as_dict() for f in self.findings],
             "waste_thresholds": self.waste_thresholds,
@@ -182,6 +186,7 @@ def build(
     by_model: dict[str, Row] = {}
     by_subagent: dict[str, Row] = {}
     by_tool: dict[str, Row] = {}
+    by_tier: dict[str, Row] = {}
     unpriced_by_model: dict[str, int] = defaultdict(int)
     summaries = []
     unknown_total = 0
@@ -205,6 +210,8 @@ def build(
                 for target in shared:
                     target.cost_usd += cost
             _row(by_model, model).add_call(tokens, cost)
+            if span.tier is not None:
+                _row(by_tier, span.tier).add_call(tokens, cost)
             if cost is None:
                 unpriced_by_model[unpriced_name(span)] += tokens.total
             _split_across_tools(by_tool, span, tools_of.get(span.span_id, ()))
@@ -220,6 +227,7 @@ def build(
         by_model=_ranked(by_model),
         by_tool=_ranked(by_tool),
         by_subagent=_ranked(by_subagent),
+        by_tier=_ranked(by_tier),
         sessions=summaries,
         unpriced_by_model=dict(sorted(unpriced_by_model.items(), key=lambda kv: -kv[1])),
         unknown_usage_calls=unknown_total,
