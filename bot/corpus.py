@@ -158,11 +158,13 @@ def _merge_session_meta(session: Session, incoming: Session) -> None:
 
 def _merge_span(primary: Span, other: Span) -> Span:
     """`primary` keeps its identity; usage is the larger copy's, a failure outcome is kept."""
+    takes_usage = other.tokens is not None and (primary.tokens is None or other.tokens.total > primary.tokens.total)
     for name in _SPAN_FIELDS:
         if getattr(primary, name) is None and getattr(other, name) is not None:
             setattr(primary, name, getattr(other, name))
-    if other.tokens is not None and (primary.tokens is None or other.tokens.total > primary.tokens.total):
+    if takes_usage:
         primary.tokens = other.tokens
+        primary.web_searches = other.web_searches
         primary.cost_usd = other.cost_usd
         primary.price_ref = other.price_ref
         if other.reported_cost_usd is not None:

@@ -28,6 +28,8 @@ model whose data lists no price for that tier leaves the call unpriced, shown as
 the standard rate would be a silent undercount (Claude Opus 4.6 fast mode bills 6x). An operator
 entry with `tier:` prices it; entries without one price standard calls only.
 
+Web searches the API ran for a call (`Span.web_searches`) are billed at the table's per-search price.
+
 Not modelled: image or audio output rates, since our tokens do not say which modality they were.
 """
 
@@ -88,7 +90,7 @@ _SONNET_4_IDS = frozenset(
 _SONNET_4_LONG_CONTEXT = 200_000
 
 _PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
-_ENTRY_KEYS = ("model", "provider", "tier", *_PRICE_KEYS, "from", "until")
+_ENTRY_KEYS = ("model", "provider", "tier", *_PRICE_KEYS, "web_searches", "from", "until")
 
 _TIER_KEYS = ("speed", "service_tier", "processing")
 """The request-context keys genai-prices lists tier prices under: Anthropic's fast mode is
@@ -191,8 +193,10 @@ class _Rates:
     bands: tuple[tuple[int, _Band], ...]
     """(prompt size a band applies above, its rates), largest first; the last applies above -1."""
     per_call: float = 0.0
+    per_search: float = 0.0
+    """USD per server-side web search (`Span.web_searches`), billed on top of the tokens."""
 
-    def cost(self, t: Tokens) -> float:
+    def cost(self, t: Tokens, searches: int = 0) -> float:
         prompt = t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h
         for above, band in self.bands:
             if prompt > above:
@@ -207,16 +211,16 @@ class _Rates:
             + t.cache_write_1h * write_1h
             + (t.output - reasoning) * out
             + reasoning * reasoning_rate
-        ) / 1e6 + self.per_call
+        ) / 1e6 + self.per_call + searches * self.per_search
 
     def tier_start(self, t: Tokens) -> int:
         """The prompt size above which the band pricing `t` applies; -1 for the base band."""
         prompt = t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h
         return next(above for above, _ in self.bands if prompt > above)
 
-    def base_cost(self, t: Tokens) -> float:
+    def base_cost(self, t: Tokens, searches: int = 0) -> float:
         """What `t` would cost at the base band, whatever its prompt size."""
-        return _Rates(self.bands[-1:], self.per_call).cost(t)
+        return _Rates(self.bands[-1:], self.per_call, self.per_search).cost(t, searches)
 
 
 def _band(
@@ -255,7 +259,8 @@ def _compile(prices: ModelPrice, model_id: str) -> _Rates | None:
     if model_id in _SONNET_4_IDS and not starts:
         base = bands[0][1]
         bands = ((_SONNET_4_LONG_CONTEXT, _sonnet_4_long_context(base)), *bands)
-    return _Rates(bands, (_price_at(prices.requests_kcount, 0) or 0.0) / 1000)
+    per_call = (_price_at(prices.requests_kcount, 0) or 0.0) / 1000
+    return _Rates(bands, per_call, (_price_at(prices.web_searches_kcount, 0) or 0.0) / 1000)
 
 
 def _price_at(value: object, prompt: int) -> float | None:
@@ -408,7 +413,7 @@ class PriceBook:
         if usage is None:
             return None
         found = self._lookup(model or span.model, span.provider, at, span.tier)
-        return None if found is None else found[0].cost(usage)
+        return None if found is None else found[0].cost(usage, span.web_searches)
 
     def long_context(self, span: Span, at: datetime | None) -> LongContext | None:
         """How a call billed at a long-context tier was billed: None for a call at the base rate."""
@@ -417,7 +422,10 @@ class PriceBook:
             return None
         rates = found[0]
         start = rates.tier_start(span.tokens)
-        return None if start < 0 else LongContext(start, rates.cost(span.tokens), rates.base_cost(span.tokens))
+        if start < 0:
+            return None
+        searches = span.web_searches
+        return LongContext(start, rates.cost(span.tokens, searches), rates.base_cost(span.tokens, searches))
 
     def _lookup(
         self, model: str | None, provider: str | None, at: datetime | None, tier: str | None,
@@ -431,7 +439,7 @@ class PriceBook:
             span.cost_usd = span.price_ref = None
             return False
         rates, span.price_ref = found
-        span.cost_usd = rates.cost(span.tokens)
+        span.cost_usd = rates.cost(span.tokens, span.web_searches)
         return True
 
     def _resolve(self, model: str | None, provider: str | None) -> _Resolution:
@@ -498,6 +506,7 @@ def _override(node: yaml.Node, ref: str) -> _Override:
         if key not in fields:
             _fail(node, f"the entry has no `{key}`")
     prices = {key: _usd(fields[key][1], key) for key in _PRICE_KEYS if key in fields}
+    searches = _usd(fields["web_searches"][1], "web_searches", "1,000 searches") if "web_searches" in fields else 0.0
     start = _date(fields["from"][1], "from") if "from" in fields else None
     end = _date(fields["until"][1], "until") if "until" in fields else None
     if start and end and start > end:
@@ -516,7 +525,7 @@ def _override(node: yaml.Node, ref: str) -> _Override:
         pattern=_text(fields["model"][1], "model").lower(),
         provider=(_provider_id(provider) or provider.lower()) if provider else None,
         tier=tier,
-        rates=_Rates(((-1, band),)),
+        rates=_Rates(((-1, band),), per_search=searches / 1000),
         start=start,
         end=end,
         ref=ref,
@@ -536,13 +545,13 @@ def _mapping(node: yaml.Node, message: str) -> dict[str, tuple[yaml.Node, yaml.N
     return fields
 
 
-def _usd(node: yaml.Node, key: str) -> float:
+def _usd(node: yaml.Node, key: str, per: str = "million tokens") -> float:
     try:
         usd = float(node.value) if isinstance(node, yaml.ScalarNode) else math.nan
     except ValueError:
         usd = math.nan
     if not math.isfinite(usd) or usd < 0:
-        _fail(node, f"`{key}` must be a price in USD per million tokens (a number, 0 or more), got {_shown(node)}")
+        _fail(node, f"`{key}` must be a price in USD per {per} (a number, 0 or more), got {_shown(node)}")
     return usd
 
 

@@ -143,6 +143,9 @@ class Span:
     tier: str | None = None
     """The billing tier the call ran at when the log says it was not the standard one: `fast`
     (Claude's fast mode, Codex's fast service tier), `priority`, `flex`. Priced at that tier."""
+    web_searches: int = 0
+    """Server-side web searches the call ran (Anthropic's web search tool, OpenAI's
+    `web_search_call`): billed per search on top of the tokens."""
     status: Status = Status.OK
     error_kind: str | None = None
     tool_name: str | None = None

@@ -304,6 +304,23 @@ def test_server_side_compaction_is_billed_beside_the_reply(tmp_path: Path) -> No
     assert result.skipped == {"bad_usage": 1}
 
 
+def test_web_searches_of_a_call(tmp_path: Path) -> None:
+    """`server_tool_use.web_search_requests`, billed per search; taken with the usage kept."""
+    def tools(**counts: object) -> dict[str, object]:
+        return {"server_tool_use": counts}
+
+    path = _write(tmp_path / f"{SID}.jsonl", [
+        _assistant("a1", "2026-05-01T10:00:00.000Z", "msg_s", _usage(1, 1)),
+        _assistant("a2", "2026-05-01T10:00:01.000Z", "msg_s", _usage(1, 90, **tools(web_search_requests=4))),
+        _assistant("a3", "2026-05-01T10:00:02.000Z", "msg_none", _usage(1, 2, **tools(web_fetch_requests=2))),
+        _assistant("a4", "2026-05-01T10:00:03.000Z", "msg_bad", _usage(1, 2, **tools(web_search_requests="x"))),
+    ])
+    result = ADAPTER.read(path)
+    searches = {s.span_id: s.web_searches for s in _spans(_one(tmp_path, path.name), RunType.LLM)}
+    assert searches == {"claude-code:msg_s": 4, "claude-code:msg_none": 0, "claude-code:msg_bad": 0}
+    assert result.skipped == {"bad_web_search_count": 1}
+
+
 def test_missing_cache_keys_are_zero_not_an_error(agent_fixtures: Path) -> None:
     """agent-50243ee8 has only input/output tokens, and a Bedrock Converse model id."""
     result = ADAPTER.read(agent_fixtures / LEGACY_CONVERSE)

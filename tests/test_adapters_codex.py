@@ -467,6 +467,30 @@ def test_cursor_from_before_cache_writes_reads_again_from_the_start(tmp_path: Pa
     assert _total(result.sessions[0]).input == 100
 
 
+def test_web_search_calls_are_counted_on_their_response(tmp_path: Path) -> None:
+    """Each `web_search_call` item is one search, billed on top of its response's tokens; a
+    response still open when a read ends is completed, searches included, by the next read."""
+    search = _item("2026-05-12T10:00:01.000Z", type="web_search_call", status="completed", action={"type": "search"})
+    first = [
+        _meta(), _context("gpt-5.5"), search,
+        {**search, "timestamp": "2026-05-12T10:00:02.000Z"},
+    ]
+    rest = [
+        {**search, "timestamp": "2026-05-12T10:00:03.000Z"},
+        _count("2026-05-12T10:00:04.000Z", total=_usage(100, 0, 10)),
+        _count("2026-05-12T10:00:05.000Z", total=_usage(300, 0, 30)),
+    ]
+    whole = _llm(_one(tmp_path, _rollout(tmp_path, first + rest, "rollout-whole.jsonl").name))
+    assert [s.web_searches for s in whole] == [3, 0]
+    path = _rollout(tmp_path, first, "rollout-cut.jsonl")
+    before = ADAPTER.read(path)
+    assert [s.web_searches for s in _llm(before.sessions[0])] == [2]  # provisional, usage unknown
+    with path.open("ab") as fh:
+        fh.write(b"".join(json.dumps(r).encode() + b"\n" for r in rest))
+    after = _finish([before, ADAPTER.read(path, before.cursors)])
+    assert [(s.span_id, s.web_searches) for s in _llm(after[0])] == [(s.span_id, s.web_searches) for s in whole]
+
+
 def test_cursor_state_is_json(agent_fixtures: Path, tmp_path: Path) -> None:
     data = (agent_fixtures / TUI).read_bytes()
     path = tmp_path / "rollout.jsonl"

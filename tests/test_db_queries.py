@@ -56,17 +56,18 @@ async def test_larger_copy_wins_in_either_order(engine) -> None:
     assert (row.cache_write_1h, row.cache_write_5m) == (50, 0)
 
 
-async def test_tier_goes_with_the_usage_kept_and_reads_back(engine) -> None:
+async def test_tier_and_searches_go_with_the_usage_kept_and_read_back(engine) -> None:
     placeholder = _call("claude-code:m1", 3)
     streamed = _call("claude-code:m1", 400, cost=0.8)
-    streamed.tier = "fast"
+    streamed.tier, streamed.web_searches = "fast", 3
     async with session_scope(engine) as db:
         await queries.upsert_sessions(db, [_session("claude-code:s1", streamed)])
         await queries.upsert_sessions(db, [_session("claude-code:s1", placeholder)])
         session = _session("claude-code:s1")
         (span,) = (await queries.attach_spans(db, [session]))[0].spans
-    assert (await _spans(engine))["claude-code:m1"].tier == "fast"
-    assert (span.tier, span.cost_usd, span.tokens.output) == ("fast", 0.8, 400)
+    row = (await _spans(engine))["claude-code:m1"]
+    assert (row.tier, row.web_searches) == ("fast", 3)
+    assert (span.tier, span.web_searches, span.cost_usd, span.tokens.output) == ("fast", 3, 0.8, 400)
 
 
 async def test_original_beats_sidechain_replay(engine) -> None:

@@ -590,6 +590,43 @@ def test_tier_arithmetic_matches_genai_prices(ref: str, tier: str) -> None:
         assert found[0].cost(tokens) == pytest.approx(theirs, rel=1e-9), (ref, tier, at)
 
 
+# --- web searches: billed per search, on top of the tokens ---------------------------------------
+# Anthropic and OpenAI both list web search at $10 per 1,000 searches.
+
+
+def test_web_searches_are_billed_per_search() -> None:
+    span = Span("call-1", RunType.LLM, "m", started_at=TIERED, model="claude-sonnet-4-5",
+                tokens=Tokens(input=1000, output=100), web_searches=3)
+    PriceBook.load(None).price_span(span)
+    assert span.cost_usd == pytest.approx((1000 * 3 + 100 * 15) / 1e6 + 3 * 10 / 1000, rel=REL)
+
+
+@pytest.mark.parametrize("provider_id", ["anthropic", "openai", "google"])
+def test_search_arithmetic_matches_genai_prices(provider_id: str) -> None:
+    checked = 0
+    for model_id, prices in _tables(provider_id):
+        if prices.web_searches_kcount is None:
+            continue
+        tokens = Tokens(input=2000, cache_read=1000, output=300)
+        usage = _library_usage(tokens)
+        usage.web_searches = 7
+        theirs = float(prices.calc_price(usage)["total_price"])
+        assert pricing._compile(prices, model_id).cost(tokens, 7) == pytest.approx(theirs, rel=1e-9), model_id
+        checked += 1
+    assert checked > 0
+
+
+def test_an_override_can_price_web_searches(tmp_path: Path) -> None:
+    path = tmp_path / "prices.yml"
+    path.write_text("models:\n  - model: acme-coder-2\n    input: 1\n    output: 2\n    web_searches: 5\n"
+                    "  - model: acme-coder-3\n    input: 1\n    output: 2\n")
+    book = PriceBook.load(path)
+    for model, per_search in (("acme-coder-2", 5 / 1000), ("acme-coder-3", 0.0)):
+        span = Span("c", RunType.LLM, model, started_at=T0, model=model, tokens=Tokens(input=1000), web_searches=4)
+        book.price_span(span)
+        assert span.cost_usd == pytest.approx(1000 * 1 / 1e6 + 4 * per_search, rel=REL)
+
+
 # --- what waste findings ask: the same call priced otherwise ------------------------------------
 
 

@@ -284,7 +284,8 @@ class _Reader:
                 tokens = _tokens(decoded, self.skipped)
                 call.usage = usage.copy()
                 if tokens is not None and tokens.total > call.total:
-                    span.tokens, call.total, span.tier = tokens, tokens.total, _tier(decoded)
+                    span.tokens, call.total = tokens, tokens.total
+                    span.tier, span.web_searches = _tier(decoded), _searches(decoded, self.skipped)
                     if (cost := _cost(record.costUSD)) is not None:
                         span.reported_cost_usd = cost
             if span.request_id is None or (span.sidechain and not sidechain):
@@ -304,6 +305,7 @@ class _Reader:
             provider=_provider(native_id, model),
             tokens=tokens,
             tier=_tier(decoded),
+            web_searches=_searches(decoded, self.skipped),
             reported_cost_usd=_cost(record.costUSD),
             sidechain=sidechain,
             request_id=_text(record.requestId),
@@ -610,6 +612,16 @@ def _tokens(usage: Any, skipped: Counter[str]) -> Tokens | None:
 def _tier(usage: Any) -> str | None:
     """`usage.speed`: `fast` for a call in fast mode, billed at the fast-mode rates."""
     return billing_tier(usage.get("speed")) if type(usage) is dict else None
+
+
+def _searches(usage: Any, skipped: Counter[str]) -> int:
+    """`usage.server_tool_use.web_search_requests`: the searches the API ran for the call."""
+    tools = usage.get("server_tool_use") if type(usage) is dict else None
+    count = tools.get("web_search_requests", 0) if type(tools) is dict else 0
+    if type(count) is not int or count < 0:
+        skipped["bad_web_search_count"] += 1
+        return 0
+    return count
 
 
 def _cost(value: Any) -> float | None:

@@ -143,7 +143,7 @@ class _State:
     """Everything a later read of the same file needs to continue as if it had read it all.
 
     `total` is the last cumulative usage (the baseline for differencing); `response` the model
-    response still waiting for its `token_count` ([span id, start]); `probe`/`replay` track the
+    response still waiting for its `token_count` ([span id, start, web searches so far]); `probe`/`replay` track the
     history a full-history subagent file replays in its first second (see `_Reader._replayed`);
     `tier` is the service tier the thread's settings last named (None: the standard one).
     """
@@ -172,6 +172,8 @@ class _State:
         restored = cls(**{name: state[name] for name in cls.__slots__})
         if restored.total is not None and len(restored.total) != len(_USAGE_KEYS):
             raise ValueError("a usage baseline of another version")
+        if restored.response is not None and len(restored.response) != 3:
+            raise ValueError("an open response of another version")
         tools = {call_id: _Tool(*values) for call_id, values in state["tools"].items()}
         return restored, tools
 
@@ -309,6 +311,8 @@ class _Reader:
             self._open_response(ts, payload)
             if item in _TOOL_ITEMS:
                 self._tool_call(ts, item, payload)
+            elif item == "web_search_call":
+                self.state.response[2] += 1  # billed per search, on top of the response's tokens
 
     def _open_response(self, ts: str, payload: _Payload) -> None:
         """The first item the model streams starts a response; its `token_count` follows it.
@@ -321,14 +325,14 @@ class _Reader:
         """
         if self.state.response is None:
             whole = orjson.loads(self.lines.line)["payload"]
-            self.state.response = [_span_id(ts, orjson.dumps(whole)), ts]
+            self.state.response = [_span_id(ts, orjson.dumps(whole)), ts, 0]
 
     def _close_response(self) -> None:
         """Input arrived before any usage: the response's usage is unknown, not zero."""
         if self.state.response is not None:
-            span_id, start = self.state.response
+            span_id, start, searches = self.state.response
             self.state.response = None
-            self._emit_llm(span_id, start, None)
+            self._emit_llm(span_id, start, None, searches=searches)
 
     def _token_count(self, ts: str, payload: _Payload) -> None:
         info = raw_value(payload.info)
@@ -360,14 +364,15 @@ class _Reader:
         if not any(delta[:4]):
             return
         model = state.model or _text(payload.model) or _text(info.get("model"))
+        searches = 0
         if state.response is not None:
-            span_id, start = state.response
+            span_id, start, searches = state.response
             state.response = None
         else:
             # Cache writes are left out of the id, as they were before they were read: an
             # ingest that re-reads a log after an upgrade then lands on the rows it made.
             span_id, start = _span_id(ts, orjson.dumps([model, total and total[:5], last and last[:5]])), ts
-        self._emit_llm(span_id, start, _tokens(delta), model)
+        self._emit_llm(span_id, start, _tokens(delta), model, searches)
 
     def _probe_replay(self, second: str) -> bool:
         """ccusage's test: the first two usage-bearing token_counts in one second are a replay.
@@ -391,7 +396,9 @@ class _Reader:
             state.response = None
         return True
 
-    def _emit_llm(self, span_id: str, start: str, tokens: Tokens | None, model: str | None = None) -> None:
+    def _emit_llm(
+        self, span_id: str, start: str, tokens: Tokens | None, model: str | None = None, searches: int = 0,
+    ) -> None:
         model = model or self.state.model
         span = Span(
             span_id=span_id,
@@ -402,6 +409,7 @@ class _Reader:
             provider=self.state.provider,
             tokens=tokens,
             tier=self.state.tier,
+            web_searches=searches,
         )
         self.llm.append((start, span))
 
@@ -521,8 +529,8 @@ class _Reader:
         if not self.records and not self.llm:
             return None
         if self.state.response is not None:
-            span_id, start = self.state.response
-            self._emit_llm(span_id, start, None)  # provisional: the next read completes it
+            span_id, start, searches = self.state.response
+            self._emit_llm(span_id, start, None, searches=searches)  # provisional: the next read completes it
         session = self.session
         session.key = f"codex:{self.state.sid}"
         session.spans = [span for _, span in self.llm] + [tool.span() for tool in self.touched.values()]

@@ -66,6 +66,8 @@ class SpanRow(SQLModel, table=True):
     price_ref: str | None = None
     tier: str | None = None
     """The billing tier the cost was priced at (bot.trace.Span.tier); None for the standard one."""
+    web_searches: int = 0
+    """Server-side web searches of the call, priced per search (bot.trace.Span.web_searches)."""
     status: str = "ok"
     error_kind: str | None = None
     tool_name: str | None = None

@@ -30,7 +30,7 @@ _SPANS = SpanRow.__table__
 _CURSORS = IngestCursor.__table__
 _USAGE_COLUMNS = (
     "has_usage", "input", "output", "cache_read", "cache_write_5m", "cache_write_1h",
-    "reasoning", "total_tokens", "cost_usd", "price_ref", "tier",
+    "reasoning", "total_tokens", "cost_usd", "price_ref", "tier", "web_searches",
 )
 _OUTCOME_COLUMNS = ("status", "error_kind")
 _FILLED_COLUMNS = (
@@ -226,6 +226,7 @@ def span_row(session_key: str, span: Span) -> dict[str, Any]:
         "reported_cost_usd": span.reported_cost_usd,
         "price_ref": span.price_ref,
         "tier": span.tier,
+        "web_searches": span.web_searches,
         "status": str(span.status),
         "error_kind": span.error_kind,
         "tool_name": span.tool_name,
@@ -418,7 +419,7 @@ def _session_from_row(r: Any) -> Session:
 _SPAN_READ = (
     "session_key", "span_id", "run_type", "name", "started_at", "parent_id", "duration_ms", "model", "provider",
     "has_usage", "input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning", "cost_usd",
-    "reported_cost_usd", "price_ref", "tier", "status", "error_kind", "tool_name", "tool_input_hash",
+    "reported_cost_usd", "price_ref", "tier", "web_searches", "status", "error_kind", "tool_name", "tool_input_hash",
     "child_session_key", "sidechain", "request_id", "origin",
 )
 # Enum lookups by value through a dict: a pull request can have a million spans to read back.
@@ -429,15 +430,16 @@ _ORIGINS = {m.value: m for m in Origin}
 
 def _span_from_values(values: tuple[Any, ...]) -> Span:
     (_, span_id, run_type, name, started_at, parent_id, duration_ms, model, provider, has_usage, input_, output,
-     cache_read, cache_write_5m, cache_write_1h, reasoning, cost_usd, reported_cost_usd, price_ref, tier, status,
-     error_kind, tool_name, tool_input_hash, child_session_key, sidechain, request_id, origin) = values
+     cache_read, cache_write_5m, cache_write_1h, reasoning, cost_usd, reported_cost_usd, price_ref, tier, web_searches,
+     status, error_kind, tool_name, tool_input_hash, child_session_key, sidechain, request_id, origin) = values
     return Span(
         span_id=span_id, run_type=_RUN_TYPES[run_type], name=name, started_at=_aware(started_at), parent_id=parent_id,
         duration_ms=duration_ms, model=model, provider=provider,
         tokens=Tokens(input_, output, cache_read, cache_write_5m, cache_write_1h, reasoning) if has_usage else None,
         cost_usd=cost_usd, reported_cost_usd=reported_cost_usd, price_ref=price_ref, tier=tier,
-        status=_STATUSES[status], error_kind=error_kind, tool_name=tool_name, tool_input_hash=tool_input_hash,
-        child_session_key=child_session_key, sidechain=sidechain, request_id=request_id, origin=_ORIGINS[origin],
+        web_searches=web_searches, status=_STATUSES[status], error_kind=error_kind, tool_name=tool_name,
+        tool_input_hash=tool_input_hash, child_session_key=child_session_key, sidechain=sidechain,
+        request_id=request_id, origin=_ORIGINS[origin],
     )
 
 

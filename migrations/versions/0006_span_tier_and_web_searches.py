@@ -1,7 +1,8 @@
-"""Spans: the billing tier a call ran at (Claude's fast mode, OpenAI's priority, flex or fast tiers).
+"""Spans: the billing tier a call ran at (Claude's fast mode, OpenAI's priority, flex or fast tiers)
+and the web searches it ran, billed per search.
 
-A call priced at a tier's rates keeps the tier beside its cost, so a stored cost can be explained
-and the same call read again prices the same.
+Both are part of what a call costs, so they are kept beside the cost: a stored cost can be
+explained, and the same call read again prices the same.
 
 Revision ID: 0006
 Revises: 0005
@@ -22,8 +23,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("spans", schema=None) as batch_op:
         batch_op.add_column(sa.Column("tier", sa.String(), nullable=True))
+        batch_op.add_column(sa.Column("web_searches", sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("spans", schema=None) as batch_op:
+        batch_op.drop_column("web_searches")
         batch_op.drop_column("tier")
