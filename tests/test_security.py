@@ -15,6 +15,7 @@ from test_loop import OPENED_AT, SECRET, Loop, _pull_request, _session, _trailer
 
 from bot.db.engine import session_scope
 from bot.github.events import sign
+from bot.wire import to_json
 
 
 async def _stored(loop: Loop, table: str) -> int:
@@ -88,6 +89,20 @@ async def test_malformed_bodies_are_400(database_url: str, fake_github: FakeGitH
         response = await loop.client.post("/api/v1/sessions", content=b'[{"key": 1}', headers={"Authorization": f"Bearer {loop.token}"})
         assert response.status_code == 400 and "not a session batch" in response.json()["message"]
         assert await _stored(loop, "deliveries") == 0 and await _stored(loop, "sessions") == 0
+
+
+async def test_negative_counts_are_refused_before_anything_is_stored(database_url: str, fake_github: FakeGitHub) -> None:
+    """Priced, a negative count would subtract spend from a pull request."""
+    async with loop_on(database_url, fake_github) as loop:
+        for field, value in (("output", -5000), ("web_searches", -3)):
+            session = _session("claude-code:negative", repo="acme/widgets", branch="main", output=10, at=OPENED_AT)
+            target = session.spans[1].tokens if field == "output" else session.spans[1]
+            setattr(target, field, value)
+            response = await loop.client.post("/api/v1/sessions", content=to_json([session]),
+                                              headers={"Authorization": f"Bearer {loop.token}"})
+            assert response.status_code == 400
+            assert "claude-code:negative:call1" in response.json()["message"]
+        assert await _stored(loop, "sessions") == 0 and await _stored(loop, "spans") == 0
 
 
 async def test_a_token_for_another_owners_repository_writes_nothing(database_url: str, fake_github: FakeGitHub) -> None:

@@ -54,6 +54,18 @@ async def authorize(db: AsyncSession, token: str | None, sessions: list[Session]
     return owner
 
 
+def _negative_count(sessions: list[Session]) -> str | None:
+    """Where a batch counts tokens or searches below zero: priced, it would subtract spend."""
+    for session in sessions:
+        for span in session.spans:
+            t = span.tokens
+            if span.web_searches < 0 or t is not None and min(
+                t.input, t.output, t.cache_read, t.cache_write_5m, t.cache_write_1h, t.reasoning,
+            ) < 0:
+                return f"span {span.span_id!r} of {session.key!r} has a negative token or search count"
+    return None
+
+
 @post("/api/v1/sessions", request_max_body_size=MAX_BODY)
 async def upload_sessions(request: Request) -> Response:
     svc = services(request)
@@ -65,6 +77,8 @@ async def upload_sessions(request: Request) -> Response:
         sessions = from_json(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return Response({"message": f"not a session batch: {exc}"}, status_code=400)
+    if (negative := _negative_count(sessions)) is not None:
+        return Response({"message": f"not a session batch: {negative}"}, status_code=400)
     async with session_scope(svc.engine) as db:
         try:
             owner = await authorize(db, token, sessions)
