@@ -337,8 +337,8 @@ class _Resolution:
 
 
 def _tier_variants(model: ModelInfo, at: datetime, tier: str) -> tuple[int, ...]:
-    """The model's price variants for `tier` in force at `at`, by identity. None means the data
-    has no price for that tier; a variant's own start date can change the price while the
+    """The model's price variants for `tier` in force at `at`, by identity. None at all: the data
+    has no price for that tier. A variant's own start date can change the price while the
     standard table stays the same, so the variants are part of the compiled table's key."""
     return tuple(
         id(variant) for variant in model.price_variants or ()

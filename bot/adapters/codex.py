@@ -143,9 +143,10 @@ class _State:
     """Everything a later read of the same file needs to continue as if it had read it all.
 
     `total` is the last cumulative usage (the baseline for differencing); `response` the model
-    response still waiting for its `token_count` ([span id, start, web searches so far]); `probe`/`replay` track the
-    history a full-history subagent file replays in its first second (see `_Reader._replayed`);
-    `tier` is the service tier the thread's settings last named (None: the standard one).
+    response still waiting for its `token_count` ([span id, start, web searches so far]);
+    `probe`/`replay` track the history a full-history subagent file replays in its first second
+    (see `_Reader._replayed`); `tier` is the service tier the thread's settings last named
+    (None: the standard one).
     """
 
     sid: str
@@ -157,7 +158,7 @@ class _State:
     probe: str | None = None
     probe_done: bool = False
     replay: str | None = None
-    response: list[str] | None = None
+    response: list[str | int] | None = None
     tier: str | None = None
 
     def to_json(self, tools: dict[str, _Tool]) -> dict[str, Any]:
