@@ -415,6 +415,12 @@ class PriceBook:
         found = self._lookup(model or span.model, span.provider, at, span.tier)
         return None if found is None else found[0].cost(usage, span.web_searches)
 
+    def standard_cost(self, span: Span, at: datetime | None) -> float | None:
+        """What a call billed at a tier would have cost at the standard one; None when that
+        cannot be priced."""
+        found = self._lookup(span.model, span.provider, at, None) if span.tokens is not None else None
+        return None if found is None or span.tokens is None else found[0].cost(span.tokens, span.web_searches)
+
     def long_context(self, span: Span, at: datetime | None) -> LongContext | None:
         """How a call billed at a long-context tier was billed: None for a call at the base rate."""
         found = self._lookup(span.model, span.provider, at, span.tier) if span.tokens is not None else None

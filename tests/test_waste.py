@@ -51,6 +51,7 @@ class Call:
     after: timedelta = timedelta(seconds=30)
     """Time since the previous call started."""
     model: str = SONNET
+    tier: str | None = None
 
 
 def trace(*calls: Call, key: str = "claude-code:s1", parent: str | None = None, agent: str | None = None) -> Session:
@@ -59,7 +60,8 @@ def trace(*calls: Call, key: str = "claude-code:s1", parent: str | None = None, 
     for n, call in enumerate(calls):
         at += call.after if n else timedelta(0)
         llm = Span(f"{key}:c{n}", RunType.LLM, call.model, started_at=at, model=call.model,
-                   provider="anthropic" if call.model.startswith("claude") else None, tokens=call.tokens)
+                   provider="anthropic" if call.model.startswith("claude") else None, tokens=call.tokens,
+                   tier=call.tier)
         spans.append(llm)
         for m, tool in enumerate(call.tools):
             spans.append(Span(
@@ -304,6 +306,28 @@ def test_long_context_premium_near_misses() -> None:
     assert findings(trace(Call(tokens=Tokens(input=190_000)))) == []
     assert findings(trace(Call(tokens=Tokens(input=250_000), model=OPUS))) == []  # no long-context tier
     assert findings(trace(Call(tokens=Tokens(input=250_000))), long_context_premium=2) == []
+
+
+# --- premium billing tier --------------------------------------------------------------------------
+
+
+def test_fast_mode_premium_is_what_standard_rates_would_have_saved() -> None:
+    """Opus 4.8 fast mode: $10 in / $50 out, twice its standard $5 / $25."""
+    fast = Call(tokens=Tokens(input=1000, output=100), model="claude-opus-4-8", tier="fast")
+    [found] = findings(trace(fast, fast, Call(tokens=Tokens(input=1000, output=100), model="claude-opus-4-8")))
+    assert found.kind == "tier_premium" and found.title == "Premium billing tier"
+    assert len(found.span_ids) == 2
+    assert (found.cost_usd, found.avoidable_usd) == (pytest.approx(2 * 0.015), pytest.approx(2 * 0.0075))
+    assert found.evidence == "2 calls on `claude-opus-4-8` ran in fast mode, 2.0× the standard rates"
+    assert "at standard rates these calls cost $0.01" in found.fix
+
+
+def test_tier_premium_near_misses() -> None:
+    fast = Call(tokens=Tokens(input=1000, output=100), model="claude-opus-4-8", tier="fast")
+    assert findings(trace(fast), tier_premium=False) == []
+    assert findings(trace(fast), tier_premium=2) == []
+    # No fast price listed for Opus 4.6: the call is unpriced, so it weighs nothing here.
+    assert findings(trace(Call(tokens=Tokens(input=1000, output=100), model="claude-opus-4-6", tier="fast"))) == []
 
 
 # --- runaway session -----------------------------------------------------------------------------------

@@ -171,6 +171,9 @@ class Waste(_Section):
     long_context_premium: _Limit = 1
     """Calls over their model's long-context threshold (billed at the higher rate in full) in a session."""
 
+    tier_premium: _Limit = 1
+    """Calls on one model in a session billed at a premium tier (Claude's fast mode, OpenAI's priority or fast tier)."""
+
     runaway_minutes: _Minutes = 480
     """A session active for longer than this (breaks of `runaway_idle_minutes` or more not counted):
     a working day without an hour's break is an agent left running, not a person at work."""

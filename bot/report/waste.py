@@ -77,6 +77,7 @@ TITLES = {
     "subagent_fanout": "Subagent fan-out",
     "context_growth": "Context growing without cache hits",
     "long_context_premium": "Long-context premium",
+    "tier_premium": "Premium billing tier",
     "runaway_session": "Runaway session",
 }
 
@@ -519,6 +520,37 @@ def _long_context_finding(timeline: Timeline, model: str, group: list[tuple[Span
     return _finding("long_context_premium", timeline, [c for c, _ in group], cost, premium, evidence, fix)
 
 
+# --- premium billing tier --------------------------------------------------------------------------
+
+
+def tier_premium(timeline: Timeline, context: Context) -> list[Finding]:
+    """At least `tier_premium` calls billed at a premium tier (fast mode, priority) on one model:
+    what they cost over the same calls at the standard rates is avoidable."""
+    limit = context.thresholds.tier_premium
+    if limit is None:
+        return []
+    billed: dict[tuple[str, str], list[tuple[Span, float]]] = defaultdict(list)
+    for call in timeline.calls:
+        if call.tier is not None:
+            standard = context.prices.standard_cost(call, timeline.at[call.span_id])
+            if standard is not None:
+                billed[(call.model or "", call.tier)].append((call, standard))
+    return [_tier_finding(timeline, model, tier, group)
+            for (model, tier), group in sorted(billed.items()) if len(group) >= limit]
+
+
+def _tier_finding(timeline: Timeline, model: str, tier: str, group: list[tuple[Span, float]]) -> Finding:
+    cost = sum(call.cost_usd or 0.0 for call, _ in group)
+    standard = sum(price for _, price in group)
+    calls = f"{len(group)} call{'s' if len(group) != 1 else ''}"
+    name = "fast mode" if tier == "fast" else f"the `{tier}` tier"
+    ratio = f", {cost / standard:.1f}× the standard rates" if standard > 0 else ""
+    fix = (f"Keep {name} for the turns where waiting costs more than the premium: at standard rates "
+           f"these calls cost ${standard:,.2f}.")
+    return _finding("tier_premium", timeline, [c for c, _ in group], cost, cost - standard,
+                    f"{calls} on `{model}` ran in {name}{ratio}", fix)
+
+
 # --- runaway session ------------------------------------------------------------------------------
 
 
@@ -642,6 +674,7 @@ DETECTORS: tuple[Detector, ...] = (
     subagent_fanout,
     context_growth,
     long_context_premium,
+    tier_premium,
     runaway_session,
 )
 """Every detector `find` runs, in the order a reader meets their findings when amounts tie."""
