@@ -107,9 +107,11 @@ def fingerprint(home: Path, extra: tuple[Any, ...]) -> str:
     return digest.hexdigest()
 
 
-def cached_output(cache_dir: Path, key: str, env: Mapping[str, str], home: Path) -> bytes | None:
-    """The rendering stored under `key` (UTF-8, as written), if the log directories still match
-    their snapshot. Bytes, so that a 10 MB report is copied to the output without decoding it."""
+def cached_output(cache_dir: Path, key: str, env: Mapping[str, str], home: Path) -> IO[bytes] | None:
+    """The rendering stored under `key` (UTF-8, as written), opened, if the log directories still
+    match their snapshot: a file, so that a 10 MB report is copied to the output by the kernel,
+    without being read into this process. A rendering replaced meanwhile (renderings are renamed
+    into place) leaves the open one whole."""
     try:
         recorded = (cache_dir / SNAPSHOT_FILE).read_bytes()
     except OSError:
@@ -117,7 +119,7 @@ def cached_output(cache_dir: Path, key: str, env: Mapping[str, str], home: Path)
     if not snapshot.unchanged(recorded, env, str(home)):
         return None
     try:
-        return (cache_dir / OUTPUTS_DIR / key).read_bytes()
+        return open(cache_dir / OUTPUTS_DIR / key, "rb")  # the caller closes it
     except OSError:
         return None
 

@@ -172,6 +172,24 @@ def test_a_reader_that_goes_away_ends_the_report_quietly(machine: Path, agent_fi
     assert outputs == []
 
 
+def test_a_cached_report_reaches_a_pipe_a_file_and_a_reader_that_goes_away_whole(
+    machine: Path, agent_fixtures: Path, tmp_path: Path,
+) -> None:
+    """The cached copy goes out through `sendfile`: byte for byte what the first run printed."""
+    _install_fixtures(machine, agent_fixtures)
+    command = [sys.executable, "-m", "bot", "report", "--all", "--format", "json"]
+    first = subprocess.run(command, capture_output=True, check=True, env=os.environ.copy()).stdout
+    assert list((machine.parent / "cache").rglob("outputs/*"))  # the second run is answered from the cache
+    piped = subprocess.run(command, capture_output=True, check=True, env=os.environ.copy()).stdout
+    with (tmp_path / "report.json").open("wb") as out:
+        subprocess.run(command, stdout=out, check=True, env=os.environ.copy())
+    assert piped == first == (tmp_path / "report.json").read_bytes() and len(first) > 10_000
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and b"Traceback" not in stderr, stderr.decode()
+
+
 def test_a_cache_that_cannot_be_made_leaves_the_report_whole(
     machine: Path, agent_fixtures: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
