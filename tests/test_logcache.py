@@ -85,22 +85,31 @@ def test_an_unreadable_cache_file_is_read_again_from_the_logs(logs: tuple[dict[s
     assert _load(env, home, cache) == fresh
 
 
+def _cached(cache: Path, key: str, env: dict[str, str], home: Path) -> bytes | None:
+    """The cached rendering's bytes, or None when the cache does not answer."""
+    opened = offline.cached_output(cache, key, env, home)
+    if opened is None:
+        return None
+    with opened:
+        return opened.read()
+
+
 def test_a_changed_discovery_override_is_a_different_machine(logs: tuple[dict[str, str], Path], tmp_path: Path) -> None:
     env, home = logs
     cache = tmp_path / "cache"
     key = offline.fingerprint(home, ("json",))
     _load(env, home, cache)
     assert list(offline.store_output(cache, key, [b"st", b"ale"])) == [b"st", b"ale"]
-    assert offline.cached_output(cache, key, env, home) == b"stale"
+    assert _cached(cache, key, env, home) == b"stale"
     elsewhere = tmp_path / "other-codex"
     (elsewhere / "sessions").mkdir(parents=True)
-    assert offline.cached_output(cache, key, env | {"CODEX_HOME": str(elsewhere)}, home) is None
-    assert offline.cached_output(cache, key, env, home) == b"stale"
+    assert _cached(cache, key, env | {"CODEX_HOME": str(elsewhere)}, home) is None
+    assert _cached(cache, key, env, home) == b"stale"
     (home / ".codex" / "auth.json").write_text("{}")  # beside the logs: Codex's own, not a log
     (home / ".claude" / "settings.json").write_text("{}")
-    assert offline.cached_output(cache, key, env, home) == b"stale"
+    assert _cached(cache, key, env, home) == b"stale"
     (home / ".codex" / "sessions" / "fixtures" / "new.jsonl").write_text("{}\n")  # any new file
-    assert offline.cached_output(cache, key, env, home) is None
+    assert _cached(cache, key, env, home) is None
 
 
 def test_a_new_database_beside_opencode_storage_is_noticed(logs: tuple[dict[str, str], Path], tmp_path: Path) -> None:
@@ -113,9 +122,9 @@ def test_a_new_database_beside_opencode_storage_is_noticed(logs: tuple[dict[str,
     key = offline.fingerprint(home, ("json",))
     _load(env, home, cache)
     assert list(offline.store_output(cache, key, [b"stale"])) == [b"stale"]
-    assert offline.cached_output(cache, key, env, home) == b"stale"
+    assert _cached(cache, key, env, home) == b"stale"
     (data / "opencode.db").write_bytes(b"")
-    assert offline.cached_output(cache, key, env, home) is None
+    assert _cached(cache, key, env, home) is None
 
 
 def test_a_log_that_grows_while_read_is_read_on_next_time(tmp_path: Path, agent_fixtures: Path) -> None:
