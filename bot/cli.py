@@ -158,11 +158,17 @@ def _copy_out(cached: BinaryIO) -> None:
     sys.stdout.flush()
     out = sys.stdout.buffer
     out.flush()
+    if not _sent_whole(cached, out):
+        _write_out(iter(lambda: cached.read(1 << 20), b""))
+
+
+def _sent_whole(cached: BinaryIO, out: BinaryIO) -> bool:
+    """Whether `sendfile` copied all of `cached` to `out`; False, having copied nothing, where
+    `out` has no file behind it (io.UnsupportedOperation) or takes no `sendfile`."""
     try:
         target = out.fileno()
-    except (AttributeError, OSError):  # io.UnsupportedOperation: no file behind the stream
-        _write_out(iter(lambda: cached.read(1 << 20), b""))
-        return
+    except (AttributeError, OSError):
+        return False
     size, sent = os.fstat(cached.fileno()).st_size, 0
     try:
         while sent < size and (n := os.sendfile(target, cached.fileno(), sent, size - sent)):
@@ -170,8 +176,8 @@ def _copy_out(cached: BinaryIO) -> None:
     except OSError as exc:
         if sent or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise
-        cached.seek(0)
-        _write_out(iter(lambda: cached.read(1 << 20), b""))
+        return False
+    return True
 
 
 WASTE_VERSION = "waste-1"

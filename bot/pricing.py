@@ -404,22 +404,18 @@ class PriceBook:
         return unpriced
 
     def reprice(
-        self, span: Span, at: datetime | None, *, model: str | None = None, tokens: Tokens | None = None
+        self, span: Span, at: datetime | None, *, model: str | None = None, tokens: Tokens | None = None,
+        standard_tier: bool = False,
     ) -> float | None:
-        """What the same call would have cost as `model` (of the call's provider) or with other
-        `tokens`, at the price in force at `at`: waste findings weigh what a change would save.
-        None when that cannot be priced, so an estimate is never made against $0."""
+        """What the same call would have cost as `model` (of the call's provider), with other
+        `tokens`, or at the standard tier instead of its own, at the price in force at `at`:
+        waste findings weigh what a change would save. None when that cannot be priced, so an
+        estimate is never made against $0."""
         usage = span.tokens if tokens is None else tokens
         if usage is None:
             return None
-        found = self._lookup(model or span.model, span.provider, at, span.tier)
+        found = self._lookup(model or span.model, span.provider, at, None if standard_tier else span.tier)
         return None if found is None else found[0].cost(usage, span.web_searches)
-
-    def standard_cost(self, span: Span, at: datetime | None) -> float | None:
-        """What a call billed at a tier would have cost at the standard one; None when that
-        cannot be priced."""
-        found = self._lookup(span.model, span.provider, at, None) if span.tokens is not None else None
-        return None if found is None or span.tokens is None else found[0].cost(span.tokens, span.web_searches)
 
     def long_context(self, span: Span, at: datetime | None) -> LongContext | None:
         """How a call billed at a long-context tier was billed: None for a call at the base rate."""

@@ -40,6 +40,9 @@ _USAGE_KEYS = (
     "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens",
     "cache_write_input_tokens",
 )
+_ID_FIGURES = _USAGE_KEYS.index("cache_write_input_tokens")
+"""How many usage figures a call's id hashes: those read before cache writes were, so an ingest
+that re-reads a log after the upgrade lands on the rows it made."""
 _RESPONSE_ITEMS = frozenset({"reasoning", "function_call", "custom_tool_call", "local_shell_call", "web_search_call"})
 """Response items only the model produces (besides assistant messages): they open a response."""
 _TOOL_ITEMS = frozenset({"function_call", "custom_tool_call", "local_shell_call"})
@@ -370,9 +373,8 @@ class _Reader:
             span_id, start, searches = state.response
             state.response = None
         else:
-            # Cache writes are left out of the id, as they were before they were read: an
-            # ingest that re-reads a log after an upgrade then lands on the rows it made.
-            span_id, start = _span_id(ts, orjson.dumps([model, total and total[:5], last and last[:5]])), ts
+            fingerprint = [model, total and total[:_ID_FIGURES], last and last[:_ID_FIGURES]]
+            span_id, start = _span_id(ts, orjson.dumps(fingerprint)), ts
         self._emit_llm(span_id, start, _tokens(delta), model, searches)
 
     def _probe_replay(self, second: str) -> bool:

@@ -532,7 +532,7 @@ def tier_premium(timeline: Timeline, context: Context) -> list[Finding]:
     billed: dict[tuple[str, str], list[tuple[Span, float]]] = defaultdict(list)
     for call in timeline.calls:
         if call.tier is not None:
-            standard = context.prices.standard_cost(call, timeline.at[call.span_id])
+            standard = context.prices.reprice(call, timeline.at[call.span_id], standard_tier=True)
             if standard is not None:
                 billed[(call.model or "", call.tier)].append((call, standard))
     return [_tier_finding(timeline, model, tier, group)
