@@ -706,3 +706,8 @@ def test_discover_honours_claude_config_dir(tmp_path: Path) -> None:
     assert list(ADAPTER.discover({}, home)) == [home / ".config/claude/projects", home / ".claude/projects"]
     env = {"CLAUDE_CONFIG_DIR": f"{tmp_path}/a, ~/b ,"}
     assert list(ADAPTER.discover(env, home)) == [tmp_path / "a/projects", home / "b/projects"]
+
+
+def test_discover_reads_a_directory_listed_twice_once(tmp_path: Path) -> None:
+    env = {"CLAUDE_CONFIG_DIR": f"{tmp_path}/a,{tmp_path}/a/,~/b,{tmp_path}/a"}
+    assert list(ADAPTER.discover(env, tmp_path)) == [tmp_path / "a/projects", tmp_path / "b/projects"]

@@ -472,11 +472,12 @@ class _Adapter:
         return result
 
     def discover(self, env: Mapping[str, str], home: Path) -> Iterable[Path]:
-        """`CLAUDE_CONFIG_DIR` (a comma-separated list) replaces both default locations."""
+        """`CLAUDE_CONFIG_DIR` (a comma-separated list) replaces both default locations; a
+        directory listed twice is read once (its skipped lines were counted twice)."""
         roots = [_expand(part.strip(), home) for part in env.get("CLAUDE_CONFIG_DIR", "").split(",") if part.strip()]
         if not roots:
             roots = [home / ".config" / "claude", home / ".claude"]
-        return [root / "projects" for root in roots]
+        return list(dict.fromkeys(root / "projects" for root in roots))
 
 
 ADAPTER = _Adapter()
