@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fakes.github import (
+    HELLO_BASE_SHA,
     HELLO_HEAD_SHA,
     HELLO_WORLD,
     MAX_COMMENT,
@@ -152,7 +153,8 @@ def seed(fake: FakeGitHub) -> dict[str, str]:
     return {"owner": OWNER, "repo": REPO, "installation_id": "1", "path": CONFIG, "pull_number": "2",
             "issue_number": "2", "ref": HELLO_HEAD_SHA, "commit_sha": HELLO_HEAD_SHA, "username": "octocat",
             "org": "Codertocat", "team_slug": "budget-approvers", "comment_id": str(ours.id),
-            "check_run_id": str(run.id), "human_comment_id": str(human.id)}
+            "check_run_id": str(run.id), "human_comment_id": str(human.id),
+            "basehead": f"{HELLO_BASE_SHA}...{HELLO_HEAD_SHA}"}
 
 
 BODIES: dict[tuple[str, str], Any] = {

@@ -111,22 +111,51 @@ async def test_a_missing_config_is_none_and_a_fork_is_recognised(fake_github: Fa
     assert [c.status for c in fake_github.calls_to("GET", "*/contents/*")] == [404, 404]
 
 
-async def test_a_300_commit_pull_is_read_in_pages_and_capped_at_250(
-    fake_github: FakeGitHub, gh: GitHubClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    fake_github.seed_hello_world([Commit(f"{i:040x}", f"Step {i}") for i in range(1, 301)])
+async def test_a_pull_of_up_to_250_commits_is_listed_in_pages(fake_github: FakeGitHub, gh: GitHubClient) -> None:
+    fake_github.seed_hello_world([Commit(f"{i:040x}", f"Step {i}") for i in range(1, 251)])
     fake_github.clear_calls()
 
     facts = await gh.pull_facts(HELLO_WORLD, 2, 1)
 
-    assert len(facts.commits) == 250
-    assert "Codertocat/Hello-World#2 has 300 commits; only the first 250 are read" in caplog.messages
-    assert (facts.commits[0].message, facts.commits[-1].message) == ("Step 1", "Step 250")
+    assert [c.message for c in facts.commits] == [f"Step {i}" for i in range(1, 251)]
     pages = fake_github.calls_to("GET", f"{PR}/commits")
     assert [(c.query.get("page"), c.query.get("per_page")) for c in pages] == [
         (None, "100"), ("2", "100"), ("3", "100")]
     # githubkit sends the API version on later pages only because we pass it (docs/github.md §3, gotcha 7)
     assert {c.headers.get("x-github-api-version") for c in pages} == {NEW_API}
+    assert not fake_github.calls_to("GET", "*/compare/*")
+
+
+async def test_a_300_commit_pull_is_read_whole_from_the_comparison(
+    fake_github: FakeGitHub, gh: GitHubClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GitHub lists 250 commits of a pull request; a trailer in commit 300 must still be seen."""
+    commits = [Commit(f"{i:040x}", f"Step {i}") for i in range(1, 300)]
+    fake_github.seed_hello_world([*commits, Commit(HELLO_HEAD_SHA, "Last\n\nAgent-Session: s300")])
+    fake_github.clear_calls()
+
+    facts = await gh.pull_facts(HELLO_WORLD, 2, 1)
+
+    assert [c.message for c in facts.commits[:-1]] == [f"Step {i}" for i in range(1, 300)]
+    assert facts.commits[-1].sha == HELLO_HEAD_SHA and "Agent-Session: s300" in facts.commits[-1].message
+    assert not [m for m in caplog.messages if "only the first" in m]
+    assert not fake_github.calls_to("GET", f"{PR}/commits")
+    pages = fake_github.calls_to("GET", f"/repos/{HELLO_WORLD}/compare/{HELLO_BASE_SHA}...{HELLO_HEAD_SHA}")
+    assert [(c.query.get("page"), c.query.get("per_page"), c.status) for c in pages] == [
+        (None, "100", 200), ("2", "100", 200), ("3", "100", 200)]
+    assert {c.headers.get("x-github-api-version") for c in pages} == {NEW_API}
+
+
+async def test_a_pull_beyond_the_commit_limit_is_read_up_to_it_and_says_so(
+    fake_github: FakeGitHub, gh: GitHubClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    over = client.MAX_COMMITS + 1
+    fake_github.seed_hello_world([Commit(f"{i:040x}", f"Step {i}") for i in range(1, over + 1)])
+
+    facts = await gh.pull_facts(HELLO_WORLD, 2, 1)
+
+    assert [c.message for c in facts.commits] == [f"Step {i}" for i in range(1, over)]
+    assert f"Codertocat/Hello-World#2 has {over} commits; only the first {over - 1} are read" in caplog.messages
 
 
 # --- upsert_comment ------------------------------------------------------------------------------

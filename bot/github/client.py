@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, Self
@@ -47,8 +47,11 @@ MAX_INLINE_WAIT = 10.0
 SERVER_ERROR_BACKOFF = (0.5, 1.0, 2.0)
 """Seconds before each retry of a 5xx answer: three retries, 3.5 s at worst, then the error propagates."""
 
-MAX_COMMITS = 250
+LISTED_COMMITS = 250
 """GitHub's list-commits endpoint for a pull request stops at 250 commits (see `pull_facts`)."""
+
+MAX_COMMITS = 5000
+"""The most commits of one pull request we read (50 requests); a bigger one is read up to here."""
 
 MAX_OUTPUT = 65535
 """Check run `output.summary` and `output.text`, in characters."""
@@ -172,12 +175,16 @@ class GitHubClient:
     ) -> PullFacts:
         """The pull request, its commits and our config at its base branch: three requests, one more per 100 commits.
 
-        Known limit: GitHub lists at most 250 commits of a pull request (the oldest ones), so trailers in
-        later commits of a bigger PR are not seen; `compare` or `list_commits(sha=head)` would reach them.
+        GitHub lists at most 250 commits of a pull request (the oldest ones), so the commits of a
+        bigger one are read from the comparison of its base and head instead, which pages through
+        all of them (up to MAX_COMMITS): trailers in its later commits still attribute sessions.
         """
         gh, (owner, name) = self._installation(installation_id), _split(repo)
         pr = (await gh.rest(API_VERSION).pulls.async_get(owner, name, number)).json()
-        commits = await self._commits(gh, owner, name, number)
+        if pr.get("commits", 0) > LISTED_COMMITS:
+            commits = await self._compared_commits(gh, owner, name, f"{pr['base']['sha']}...{pr['head']['sha']}")
+        else:
+            commits = await self._commits(gh, owner, name, number)
         if pr.get("commits", 0) > len(commits):
             log.warning("%s#%s has %s commits; only the first %s are read", repo, number, pr["commits"], len(commits))
         base_ref = pr["base"]["ref"]
@@ -337,16 +344,20 @@ class GitHubClient:
     async def _commits(
         self, gh: GitHub[AppInstallationAuthStrategy], owner: str, name: str, number: int
     ) -> tuple[CommitFact, ...]:
-        pages = gh.rest.paginate(
+        return await _first_commits(gh.rest.paginate(
             gh.rest(API_VERSION).pulls.async_list_commits, _json_list,
             owner=owner, repo=name, pull_number=number, per_page=100, headers=VERSIONED,
-        )
-        commits: list[CommitFact] = []
-        async for commit in pages:
-            commits.append(_commit(commit))
-            if len(commits) == MAX_COMMITS:
-                break
-        return tuple(commits)
+        ), LISTED_COMMITS)
+
+    async def _compared_commits(
+        self, gh: GitHub[AppInstallationAuthStrategy], owner: str, name: str, basehead: str
+    ) -> tuple[CommitFact, ...]:
+        """The commits `base...head` adds, oldest first. Unpaged, GitHub answers with the newest 250
+        only; asked page by page (per_page), with every one."""
+        return await _first_commits(gh.rest.paginate(
+            gh.rest(API_VERSION).repos.async_compare_commits, _compared,
+            owner=owner, repo=name, basehead=basehead, per_page=100, headers=VERSIONED,
+        ), MAX_COMMITS)
 
     async def _file(
         self, gh: GitHub[AppInstallationAuthStrategy], owner: str, name: str, path: str, ref: str
@@ -440,6 +451,19 @@ def _split(repo: str) -> tuple[str, str]:
 
 def _json_list(response: Response[Any]) -> list[dict[str, Any]]:
     return response.json()
+
+
+def _compared(response: Response[Any]) -> list[dict[str, Any]]:
+    return response.json()["commits"]
+
+
+async def _first_commits(pages: AsyncIterator[Mapping[str, Any]], limit: int) -> tuple[CommitFact, ...]:
+    commits: list[CommitFact] = []
+    async for commit in pages:
+        commits.append(_commit(commit))
+        if len(commits) == limit:
+            break
+    return tuple(commits)
 
 
 def _is_fork(pr: Mapping[str, Any]) -> bool:

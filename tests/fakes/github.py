@@ -639,7 +639,7 @@ class FakeGitHub:
             return req.token.login, None
         return self.app.bot_login, self.app
 
-    def _page(self, req: _Request, items: list[Json], per_page_default: int = 30) -> tuple[list[Json], dict[str, str]]:
+    def _page(self, req: _Request, items: list[Any], per_page_default: int = 30) -> tuple[list[Any], dict[str, str]]:
         """Slice by per_page/page and build GitHub's Link header (next/last, then prev/first)."""
         per_page = max(1, min(_int(req.query.get("per_page"), per_page_default), 100))
         page = max(1, _int(req.query.get("page"), 1))
@@ -762,6 +762,29 @@ class FakeGitHub:
         commits = [self._commit(pr.repo, c) for c in pr.commits[:250]]  # GitHub stops at 250
         page, headers = self._page(req, commits)
         return Reply(200, page, headers)
+
+    @_route("GET", "/repos/{owner}/{repo}/compare/{basehead}")
+    def _compare(self, req: _Request) -> Reply:
+        """The commits a pull request adds, named by its base and head SHAs (what `git log base..head`
+        lists, oldest first). Unpaged, GitHub returns the newest 250; paged, every one."""
+        repo = self._repo(req)
+        base, dots, head = req.params["basehead"].partition("...")
+        pr = next((p for p in self.pulls.values()
+                   if dots and p.repo == repo.full_name and (p.base_sha, p.head_sha) == (base, head)), None)
+        if pr is None:
+            raise _fail(404, "Not Found")
+        if {"page", "per_page"} & req.query.keys():
+            chosen, headers = self._page(req, pr.commits)
+        else:
+            chosen, headers = pr.commits[-250:], {}
+        commits = [self._commit(pr.repo, c) for c in chosen]
+        api, html = f"{self.url}/repos/{pr.repo}/compare/{base}...{head}", f"{HTML}/{pr.repo}/compare/{base}...{head}"
+        base_commit = self._commit(pr.repo, self.commits[(pr.repo, base)])
+        return Reply(200, {
+            "url": api, "html_url": html, "permalink_url": html, "diff_url": f"{html}.diff", "patch_url": f"{html}.patch",
+            "base_commit": base_commit, "merge_base_commit": base_commit, "status": "ahead",
+            "ahead_by": len(pr.commits), "behind_by": 0, "total_commits": len(pr.commits), "commits": commits, "files": [],
+        }, headers)
 
     @_route("GET", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls")
     def _list_pulls_for_commit(self, req: _Request) -> Reply:
