@@ -23,7 +23,8 @@ break) out. Decisions, in the order `link` applies them:
   by branch: nothing shows it worked on this use of the branch name rather than an older one.
 - Fork pull requests get no branch evidence: their head branch lives in another repository,
   which `PullFacts` does not name, and a session on a same-named branch of the base
-  repository did not produce them.
+  repository did not produce them. Nor, as another open pull request, do they tie with a
+  branch of the base repository (the store keeps `is_fork` for that).
 - A subagent session follows its parent: when the parent links, the subagent links with
   evidence `parent`, unless its own evidence is strictly stronger than the parent's.
 - A session whose repository is unknown has no branch evidence of its own (only a trailer,

@@ -85,7 +85,8 @@ async def _record_outcome_facts(db: Any, pr: Any, facts: PullFacts) -> None:
     reverted = [sha for c in facts.commits for sha in reverted_shas(c.message)]
     for sha in reverted:
         await stored_outcomes.record_revert(db, pr.repo, outcomes.pull_key(pr.id), outcomes.commit_key(sha))
-    state = {"state": facts.state, "merged": facts.merged, "closed_at": facts.closed_at, "merged_at": facts.merged_at}
+    state = {"state": facts.state, "merged": facts.merged, "closed_at": facts.closed_at, "merged_at": facts.merged_at,
+             "is_fork": facts.is_fork}
     if facts.author:
         state["author"] = facts.author
     changed = (pr.state, pr.merged) != (facts.state, facts.merged)
@@ -155,7 +156,7 @@ def _stored_facts(row: Any) -> PullFacts:
     """What we know of another open pull request without asking GitHub (enough to find ties)."""
     return PullFacts(
         repo=row.repo, number=row.number, installation_id=row.installation_id, head_sha=row.head_sha,
-        head_ref=row.head_ref, base_ref=row.base_ref, base_sha="", opened_at=_aware(row.opened_at),
+        head_ref=row.head_ref, base_ref=row.base_ref, base_sha="", is_fork=row.is_fork, opened_at=_aware(row.opened_at),
     )
 
 

@@ -271,6 +271,25 @@ async def test_fork_pull_request_reads_the_base_config(loop: Loop) -> None:
     assert check.conclusion == "failure"  # the fork's own branch cannot raise the budget
 
 
+async def test_a_fork_branch_of_the_same_name_is_no_tie(loop: Loop) -> None:
+    """GitHub names every web edit's branch `patch-1`, in forks and in the repository alike: a
+    fork's pull request from its own `changes` says nothing about this repository's `changes`."""
+    fork_head = "f0" * 20
+    loop.fake.add_pull(REPO, 3, head_sha=fork_head, base_sha=BASE, head_ref="changes", head_repo="forker/Hello-World")
+    fork = _pull_request("opened", head=fork_head, number=3)
+    fork["pull_request"] |= {"number": 3, "id": 3}
+    fork["pull_request"]["head"] |= {"ref": "changes", "repo": {**fork["pull_request"]["head"]["repo"],
+                                                                "full_name": "forker/Hello-World"}}
+    assert await loop.send("pull_request", fork, "d-fork") == 202
+    assert await loop.send("pull_request", _pull_request("opened"), "d-own") == 202
+    assert await loop.upload(_branch_session()) == 200
+    await loop.settle()
+
+    [comment] = loop.comments()
+    assert f"${_cost(5000):,.2f}" in comment.body and "#3" not in comment.body
+    assert loop.fake.comments_on(REPO, 3) == []  # the fork's pull request counts nothing of it
+
+
 async def test_duplicate_delivery_has_no_second_effect(loop: Loop) -> None:
     payload = _pull_request("opened")
     assert await loop.send("pull_request", payload, "same-id") == 202

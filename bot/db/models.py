@@ -148,6 +148,9 @@ class PullRequestRow(SQLModel, table=True):
     head_sha: str
     head_ref: str = Field(index=True)
     base_ref: str
+    is_fork: bool = False
+    """The head branch lives in another repository (or one since deleted): a session on a
+    same-named branch of this repository is no evidence for it, nor a tie with it."""
     state: str = "open"
     merged: bool = False
     merge_commit_sha: str | None = None

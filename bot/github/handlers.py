@@ -61,7 +61,7 @@ async def pull_request(db: AsyncSession, event: PullRequestEvent, app_id: int | 
     facts = {key: value for key, value in (("author", event.author), ("merge_commit_sha", event.merge_commit_sha)) if value}
     pull_id = await pulls.upsert_pull(
         db, repo=event.repo, number=event.number, installation_id=event.installation_id,
-        head_sha=event.head_sha, head_ref=event.head_ref, base_ref=event.base_ref,
+        head_sha=event.head_sha, head_ref=event.head_ref, base_ref=event.base_ref, is_fork=event.is_fork,
         state=event.state, merged=event.merged, merged_at=event.merged_at,
         opened_at=event.created_at, closed_at=event.closed_at, **facts,
     )
