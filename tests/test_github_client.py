@@ -146,6 +146,19 @@ async def test_a_300_commit_pull_is_read_whole_from_the_comparison(
     assert {c.headers.get("x-github-api-version") for c in pages} == {NEW_API}
 
 
+async def test_a_comparison_github_refuses_falls_back_to_the_first_250(
+    fake_github: FakeGitHub, gh: GitHubClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_github.seed_hello_world([Commit(f"{i:040x}", f"Step {i}") for i in range(1, 301)])
+    fake_github.script("GET", "*/compare/*", Reply(422, {"message": "Validation Failed"}))
+
+    facts = await gh.pull_facts(HELLO_WORLD, 2, 1)
+
+    assert [c.message for c in facts.commits] == [f"Step {i}" for i in range(1, 251)]
+    assert any("GitHub did not compare" in m and "(422)" in m for m in caplog.messages)
+    assert "Codertocat/Hello-World#2 has 300 commits; only the first 250 are read" in caplog.messages
+
+
 async def test_a_pull_beyond_the_commit_limit_is_read_up_to_it_and_says_so(
     fake_github: FakeGitHub, gh: GitHubClient, caplog: pytest.LogCaptureFixture
 ) -> None:

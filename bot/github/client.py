@@ -181,9 +181,8 @@ class GitHubClient:
         """
         gh, (owner, name) = self._installation(installation_id), _split(repo)
         pr = (await gh.rest(API_VERSION).pulls.async_get(owner, name, number)).json()
-        if pr.get("commits", 0) > LISTED_COMMITS:
-            commits = await self._compared_commits(gh, owner, name, f"{pr['base']['sha']}...{pr['head']['sha']}")
-        else:
+        commits = await self._compared_commits(gh, repo, pr) if pr.get("commits", 0) > LISTED_COMMITS else None
+        if commits is None:
             commits = await self._commits(gh, owner, name, number)
         if pr.get("commits", 0) > len(commits):
             log.warning("%s#%s has %s commits; only the first %s are read", repo, number, pr["commits"], len(commits))
@@ -350,14 +349,24 @@ class GitHubClient:
         ), LISTED_COMMITS)
 
     async def _compared_commits(
-        self, gh: GitHub[AppInstallationAuthStrategy], owner: str, name: str, basehead: str
-    ) -> tuple[CommitFact, ...]:
-        """The commits `base...head` adds, oldest first. Unpaged, GitHub answers with the newest 250
-        only; asked page by page (per_page), with every one."""
-        return await _first_commits(gh.rest.paginate(
-            gh.rest(API_VERSION).repos.async_compare_commits, _compared,
-            owner=owner, repo=name, basehead=basehead, per_page=100, headers=VERSIONED,
-        ), MAX_COMMITS)
+        self, gh: GitHub[AppInstallationAuthStrategy], repo: str, pr: Mapping[str, Any]
+    ) -> tuple[CommitFact, ...] | None:
+        """The commits the pull request's head adds to its base, oldest first. Unpaged, GitHub
+        answers with the newest 250 only; asked page by page (per_page), with every one. None
+        when GitHub will not compare them (404: a head gone; 422: a comparison it refuses):
+        the list of the first 250 is still there."""
+        (owner, name), basehead = _split(repo), f"{pr['base']['sha']}...{pr['head']['sha']}"
+        try:
+            return await _first_commits(gh.rest.paginate(
+                gh.rest(API_VERSION).repos.async_compare_commits, _compared,
+                owner=owner, repo=name, basehead=basehead, per_page=100, headers=VERSIONED,
+            ), MAX_COMMITS)
+        except RequestFailed as failure:
+            if failure.response.status_code not in (404, 422):
+                raise
+            log.warning("%s#%s: GitHub did not compare %s (%s); reading the listed commits",
+                        repo, pr["number"], basehead, failure.response.status_code)
+            return None
 
     async def _file(
         self, gh: GitHub[AppInstallationAuthStrategy], owner: str, name: str, path: str, ref: str
