@@ -181,7 +181,9 @@ class GitHubClient:
         """
         gh, (owner, name) = self._installation(installation_id), _split(repo)
         pr = (await gh.rest(API_VERSION).pulls.async_get(owner, name, number)).json()
-        commits = await self._compared_commits(gh, repo, pr) if pr.get("commits", 0) > LISTED_COMMITS else None
+        commits = None
+        if pr.get("commits", 0) > LISTED_COMMITS:
+            commits = await self._compared_commits(gh, owner, name, f"{pr['base']['sha']}...{pr['head']['sha']}")
         if commits is None:
             commits = await self._commits(gh, owner, name, number)
         if pr.get("commits", 0) > len(commits):
@@ -349,13 +351,12 @@ class GitHubClient:
         ), LISTED_COMMITS)
 
     async def _compared_commits(
-        self, gh: GitHub[AppInstallationAuthStrategy], repo: str, pr: Mapping[str, Any]
+        self, gh: GitHub[AppInstallationAuthStrategy], owner: str, name: str, basehead: str
     ) -> tuple[CommitFact, ...] | None:
         """The commits the pull request's head adds to its base, oldest first. Unpaged, GitHub
         answers with the newest 250 only; asked page by page (per_page), with every one. None
         when GitHub will not compare them (404: a head gone; 422: a comparison it refuses):
         the list of the first 250 is still there."""
-        (owner, name), basehead = _split(repo), f"{pr['base']['sha']}...{pr['head']['sha']}"
         try:
             return await _first_commits(gh.rest.paginate(
                 gh.rest(API_VERSION).repos.async_compare_commits, _compared,
@@ -364,8 +365,8 @@ class GitHubClient:
         except RequestFailed as failure:
             if failure.response.status_code not in (404, 422):
                 raise
-            log.warning("%s#%s: GitHub did not compare %s (%s); reading the listed commits",
-                        repo, pr["number"], basehead, failure.response.status_code)
+            log.warning("%s/%s: GitHub did not compare %s (%s); reading the listed commits",
+                        owner, name, basehead, failure.response.status_code)
             return None
 
     async def _file(

@@ -767,8 +767,8 @@ class FakeGitHub:
     def _compare(self, req: _Request) -> Reply:
         """The commits a pull request adds, named by its base and head SHAs (what `git log base..head`
         lists, oldest first). Unpaged, GitHub returns the newest 250; paged, every one."""
-        repo = self._repo(req)
-        base, dots, head = req.params["basehead"].partition("...")
+        repo, basehead = self._repo(req), req.params["basehead"]
+        base, dots, head = basehead.partition("...")
         pr = next((p for p in self.pulls.values()
                    if dots and p.repo == repo.full_name and (p.base_sha, p.head_sha) == (base, head)), None)
         if pr is None:
@@ -778,7 +778,7 @@ class FakeGitHub:
         else:
             chosen, headers = pr.commits[-250:], {}
         commits = [self._commit(pr.repo, c) for c in chosen]
-        api, html = f"{self.url}/repos/{pr.repo}/compare/{base}...{head}", f"{HTML}/{pr.repo}/compare/{base}...{head}"
+        api, html = f"{self.url}/repos/{pr.repo}/compare/{basehead}", f"{HTML}/{pr.repo}/compare/{basehead}"
         base_commit = self._commit(pr.repo, self.commits[(pr.repo, base)])
         return Reply(200, {
             "url": api, "html_url": html, "permalink_url": html, "diff_url": f"{html}.diff", "patch_url": f"{html}.patch",
